@@ -1,0 +1,43 @@
+"""The admin site: Django's, with a DPO dashboard on the index page."""
+
+from django.contrib import admin
+from django.contrib.admin.apps import AdminConfig
+from django.urls import reverse
+
+from common.admin import bounded_count, dpo_views, format_count
+
+
+class ConsentAdminSite(admin.AdminSite):
+    site_header = "Consent CRM"
+    site_title = "Consent CRM"
+    index_title = "Data protection dashboard"
+    index_template = "admin/dpo_index.html"
+
+    def dpo_dashboard(self, request) -> list[dict]:
+        """Count of every named view the user may see, each linking to its changelist."""
+        sections = []
+        for model, model_admin in self._registry.items():
+            views = dpo_views(model)
+            if not views or not model_admin.has_view_permission(request):
+                continue
+            opts = model._meta
+            url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+            queryset = model_admin.get_queryset(request)
+            rows = [
+                {
+                    "label": label,
+                    "count": format_count(bounded_count(queryset.for_view(code))),
+                    "url": f"{url}?view={code}",
+                }
+                for code, (label, _) in views.items()
+            ]
+            sections.append({"title": opts.verbose_name_plural.capitalize(), "rows": rows})
+        return sections
+
+    def index(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "dpo_dashboard": self.dpo_dashboard(request)}
+        return super().index(request, extra_context)
+
+
+class ConsentAdminConfig(AdminConfig):
+    default_site = "config.admin.ConsentAdminSite"

@@ -1,0 +1,516 @@
+"""Admin for leads, contacts and their data consents (the subject pages live here because they
+show consents and call the consent workflows)."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from simple_history.admin import SimpleHistoryAdmin
+
+from common.admin import (
+    DataProtectionViewFilter,
+    LargeTableAdminMixin,
+    ServiceAdminMixin,
+)
+from consent import services
+from consent.forms import ContactForm, DataConsentAddForm, DataConsentChangeForm, LeadForm
+from consent.models import ConsentLevelSubstatus, DataConsent, DataPolicy, ErasureRecord
+from subjects import services as subject_services
+from subjects.models import DERIVED_FIELDS, Contact, Lead
+from subjects.normalize import normalize_phone
+
+# ---------------------------------------------------------------------------------------------
+# Lifecycle actions: one registry serves the subject page buttons and the changelist actions.
+
+
+@dataclass(frozen=True)
+class SubjectAction:
+    name: str
+    label: str
+    run: Callable
+    applies: Callable
+    permission: str = "change"
+    warning: str = ""
+
+
+def _open(lead):
+    return not lead.is_anonymized and lead.status == Lead.Status.OPEN
+
+
+LEAD_ACTIONS = {
+    a.name: a
+    for a in [
+        SubjectAction(
+            "qualify", "Qualify", lambda s, u: services.lead_qualify(lead=s, user=u), _open
+        ),
+        SubjectAction(
+            "convert",
+            "Qualify and convert to contact",
+            lambda s, u: services.lead_qualify(lead=s, convert=True, user=u),
+            _open,
+            warning="A contact is created from this lead and its active data consents are "
+            "linked to the new contact.",
+        ),
+        SubjectAction(
+            "disqualify",
+            "Disqualify",
+            lambda s, u: subject_services.lead_disqualify(lead=s, user=u),
+            _open,
+        ),
+        SubjectAction(
+            "reactivate",
+            "Reactivate",
+            lambda s, u: subject_services.lead_reactivate(lead=s, user=u),
+            lambda s: not s.is_anonymized and s.status != Lead.Status.OPEN,
+        ),
+    ]
+}
+CONTACT_ACTIONS = {
+    a.name: a
+    for a in [
+        SubjectAction(
+            "deactivate",
+            "Deactivate",
+            lambda s, u: subject_services.contact_deactivate(contact=s, user=u),
+            lambda s: not s.is_anonymized and s.state == Contact.State.ACTIVE,
+            warning="The contact becomes read-only; its consents still expire on their date.",
+        ),
+        SubjectAction(
+            "reactivate",
+            "Reactivate",
+            lambda s, u: subject_services.contact_reactivate(contact=s, user=u),
+            lambda s: not s.is_anonymized and s.state == Contact.State.INACTIVE,
+        ),
+    ]
+}
+ANONYMIZE = SubjectAction(
+    "anonymize",
+    "Anonymize",
+    lambda s, u: services.subject_anonymize(subject=s, user=u),
+    lambda s: not s.is_anonymized,
+    permission="anonymize",
+    warning="Irreversible. Names, email and phone are erased from this record and its history, "
+    "every data consent becomes inactive with reason “anonymized”, and the record stays "
+    "read-only for ever.",
+)
+LEAD_ACTIONS["anonymize"] = ANONYMIZE
+CONTACT_ACTIONS["anonymize"] = ANONYMIZE
+
+
+def _bulk_action(action: SubjectAction):
+    def run(modeladmin, request, queryset):
+        if action.warning and "confirmed" not in request.POST:
+            return modeladmin.render_confirmation(request, action, list(queryset))
+        done = 0
+        for subject in queryset:
+            try:
+                action.run(subject, request.user)
+                done += 1
+            except ValidationError as exc:
+                modeladmin.message_user(request, f"{subject}: {exc.messages[0]}", messages.ERROR)
+        if done:
+            modeladmin.message_user(request, f"{action.label}: {done} done.", messages.SUCCESS)
+        return None
+
+    run.__name__ = f"action_{action.name}"
+    return admin.action(description=f"{action.label} selected", permissions=[action.permission])(
+        run
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Data consents shown on the subject page (read-only; confidentiality applied)
+
+
+class DataConsentInline(admin.TabularInline):
+    model = DataConsent
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
+    fields = readonly_fields = [
+        "policy",
+        "consent_level",
+        "state",
+        "status_reason",
+        "given_at",
+        "valid_until",
+        "confidential",
+        "source",
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("policy").visible_to(request.user)
+
+
+class LeadConsentInline(DataConsentInline):
+    fk_name = "lead"
+
+
+class ContactConsentInline(DataConsentInline):
+    fk_name = "contact"
+
+
+class SubjectAdmin(LargeTableAdminMixin, ServiceAdminMixin, SimpleHistoryAdmin):
+    actions_registry: dict = {}
+    change_form_template = "admin/subjects/subject_change_form.html"
+    readonly_fields = [*DERIVED_FIELDS, "anonymized_at", "created_at", "updated_at"]
+    preference_fieldset = (
+        "Contact methods",
+        {
+            "fields": [
+                "allow_email",
+                "allow_bulk_email",
+                "allow_phone",
+                "allow_sms",
+                "allow_postal_mail",
+                "allow_tracking",
+            ]
+        },
+    )
+    protection_fieldset = (
+        "Data protection",
+        {
+            "fields": [
+                "data_protection_consent",
+                "consent_level",
+                "max_expiry_date",
+                "restricted",
+                "inherent_basis",
+                "inherent_basis_note",
+                "anonymized_at",
+            ]
+        },
+    )
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        for action in self.actions_registry.values():
+            function = _bulk_action(action)
+            actions[function.__name__] = (function, function.__name__, function.short_description)
+        return {
+            name: entry
+            for name, entry in actions.items()
+            if self._has_action_permission(request, entry[0])
+        }
+
+    def _has_action_permission(self, request, function):
+        return all(
+            getattr(self, f"has_{perm}_permission")(request)
+            for perm in getattr(function, "allowed_permissions", ())
+        )
+
+    def has_anonymize_permission(self, request, obj=None):
+        return request.user.has_perm(f"subjects.anonymize_{self.model._meta.model_name}")
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.is_read_only:
+            return False  # shown read-only; lifecycle actions stay available
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # subjects are anonymized, never deleted
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if "@" in term:
+            return queryset.with_email(term), False
+        if term.lstrip("+").replace(" ", "").isdigit():
+            try:
+                return queryset.with_phone(normalize_phone(term)), False
+            except ValidationError:
+                return queryset.none(), False
+        return queryset.filter(
+            Q(last_name__istartswith=term) | Q(first_name__istartswith=term)
+        ), False
+
+    def get_urls(self):
+        opts = self.model._meta
+        return [
+            path(
+                "<path:object_id>/lifecycle/<slug:action>/",
+                self.admin_site.admin_view(self.lifecycle_view),
+                name=f"{opts.app_label}_{opts.model_name}_lifecycle",
+            ),
+            *super().get_urls(),
+        ]
+
+    def available_actions(self, request, obj):
+        return [
+            action
+            for action in self.actions_registry.values()
+            if action.applies(obj) and getattr(self, f"has_{action.permission}_permission")(request)
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        extra_context = extra_context or {}
+        if obj is not None:
+            opts = self.model._meta
+            url_name = f"admin:{opts.app_label}_{opts.model_name}_lifecycle"
+            extra_context["subject_actions"] = [
+                (action, reverse(url_name, args=[obj.pk, action.name]))
+                for action in self.available_actions(request, obj)
+            ]
+            extra_context["add_consent_url"] = (
+                reverse("admin:consent_dataconsent_add") + f"?{opts.model_name}={obj.pk}"
+                if not obj.is_read_only and request.user.has_perm("consent.add_dataconsent")
+                else None
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def lifecycle_view(self, request, object_id, action):
+        obj = get_object_or_404(self.get_queryset(request), pk=object_id)
+        subject_action = self.actions_registry.get(action)
+        if subject_action is None:
+            raise Http404
+        if not getattr(self, f"has_{subject_action.permission}_permission")(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            try:
+                subject_action.run(obj, request.user)
+            except ValidationError as exc:
+                self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            else:
+                self.message_user(request, f"{subject_action.label}: done.", messages.SUCCESS)
+            opts = self.model._meta
+            return redirect(f"admin:{opts.app_label}_{opts.model_name}_change", obj.pk)
+        return self.render_confirmation(request, subject_action, [obj], single=True)
+
+    def render_confirmation(self, request, action, objects, single=False):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"{action.label}: are you sure?",
+            "action": action,
+            "objects": objects,
+            "single": single,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/subjects/lifecycle_confirm.html", context)
+
+
+@admin.register(Lead)
+class LeadAdmin(SubjectAdmin):
+    form = LeadForm
+    actions_registry = LEAD_ACTIONS
+    inlines = [LeadConsentInline]
+    list_display = [
+        "__str__",
+        "email",
+        "company_name",
+        "status",
+        "data_protection_consent",
+        "consent_level",
+        "max_expiry_date",
+    ]
+    list_filter = [DataProtectionViewFilter, "status", "data_protection_consent"]
+    readonly_fields = [*SubjectAdmin.readonly_fields, "status", "converted_contact"]
+
+    def get_fieldsets(self, request, obj=None):
+        return [
+            (
+                None,
+                {
+                    "fields": [
+                        "first_name",
+                        "last_name",
+                        "email",
+                        "phone",
+                        "company_name",
+                        "source",
+                        "status",
+                        "converted_contact",
+                    ]
+                },
+            ),
+            self.preference_fieldset,
+            self.protection_fieldset,
+        ]
+
+
+@admin.register(Contact)
+class ContactAdmin(SubjectAdmin):
+    form = ContactForm
+    actions_registry = CONTACT_ACTIONS
+    inlines = [ContactConsentInline]
+    list_display = [
+        "__str__",
+        "email",
+        "account",
+        "state",
+        "data_protection_consent",
+        "consent_level",
+        "max_expiry_date",
+    ]
+    list_filter = [DataProtectionViewFilter, "state", "data_protection_consent"]
+    list_select_related = ["account"]
+    raw_id_fields = ["account"]
+    readonly_fields = [*SubjectAdmin.readonly_fields, "state"]
+
+    def get_fieldsets(self, request, obj=None):
+        return [
+            (None, {"fields": ["first_name", "last_name", "email", "phone", "account", "state"]}),
+            self.preference_fieldset,
+            self.protection_fieldset,
+        ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Data consents
+
+
+@admin.register(DataConsent)
+class DataConsentAdmin(LargeTableAdminMixin, ServiceAdminMixin, SimpleHistoryAdmin):
+    list_display = [
+        "id",
+        "subject_link",
+        "policy",
+        "consent_level",
+        "state",
+        "status_reason",
+        "given_at",
+        "valid_until",
+        "confidential",
+    ]
+    list_filter = [
+        DataProtectionViewFilter,
+        "state",
+        "status_reason",
+        "consent_level",
+        "confidential",
+    ]
+    list_select_related = ["policy", "lead", "contact"]
+    raw_id_fields = ["lead", "contact", "owner_user"]
+    date_hierarchy = None
+    actions = ["cancel_selected", "reactivate_selected"]
+    readonly_fields = [
+        "lead",
+        "contact",
+        "policy",
+        "consent_level",
+        "state",
+        "status_reason",
+        "given_at",
+        "source",
+        "captured_by",
+        "ip_address",
+        "user_agent",
+        "notice_version",
+        "created_at",
+        "updated_at",
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).visible_to(request.user)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = DataConsentChangeForm if obj else DataConsentAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj else ["consent_level", "state", "status_reason"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return list(DataConsentAddForm._meta.fields)
+        return [
+            *self.readonly_fields[:7],
+            *services.CONSENT_EDITABLE_FIELDS,
+            *self.readonly_fields[7:],
+        ]
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.status_reason in (
+            DataConsent.Reason.EXPIRED,
+            DataConsent.Reason.ANONYMIZED,
+        ):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # never hard-deleted
+
+    def has_cancel_permission(self, request, obj=None):
+        return request.user.has_perm("consent.cancel_dataconsent")
+
+    def history_view(self, request, object_id, extra_context=None):
+        # simple-history falls back to the history rows when get_queryset hides the object;
+        # that would leak a confidential consent, so visibility is checked first.
+        if not self.get_queryset(request).filter(pk=object_id).exists():
+            raise Http404
+        return super().history_view(request, object_id, extra_context)
+
+    @admin.display(description="Subject")
+    def subject_link(self, obj):
+        subject = obj.contact or obj.lead
+        opts = subject._meta
+        url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[subject.pk])
+        return format_html('<a href="{}">{} ({})</a>', url, subject, opts.verbose_name)
+
+    def _run(self, request, queryset, service, label):
+        done = 0
+        for consent in queryset:
+            try:
+                service(consent=consent, user=request.user)
+                done += 1
+            except ValidationError as exc:
+                self.message_user(request, f"#{consent.pk}: {exc.messages[0]}", messages.ERROR)
+        if done:
+            self.message_user(request, f"{label}: {done} consent(s).", messages.SUCCESS)
+
+    @admin.action(description="Cancel selected data consents", permissions=["cancel"])
+    def cancel_selected(self, request, queryset):
+        self._run(request, queryset, services.data_consent_cancel, "Cancelled")
+
+    @admin.action(description="Reactivate selected cancelled data consents", permissions=["cancel"])
+    def reactivate_selected(self, request, queryset):
+        self._run(request, queryset, services.data_consent_reactivate, "Reactivated")
+
+
+@admin.register(DataPolicy)
+class DataPolicyAdmin(SimpleHistoryAdmin):
+    list_display = [
+        "name",
+        "consent_level",
+        "validity_days",
+        "legal_basis",
+        "notice_version",
+        "active",
+    ]
+    list_filter = ["active", "legal_basis", "consent_level"]
+    search_fields = ["name"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ConsentLevelSubstatus)
+class ConsentLevelSubstatusAdmin(admin.ModelAdmin):
+    list_display = ["name", "level"]
+    list_filter = ["level"]
+
+
+@admin.register(ErasureRecord)
+class ErasureRecordAdmin(admin.ModelAdmin):
+    list_display = ["subject_type", "subject_id", "erased_at", "erased_by", "counts"]
+    list_filter = ["subject_type"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

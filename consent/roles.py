@@ -1,0 +1,80 @@
+"""The staff roles (auth groups) and their permissions — least privilege per role.
+
+Migrations call `sync_roles` so the groups exist after `migrate`; it is idempotent and only
+adds missing permissions, so a later migration can call it again after new models appear.
+"""
+
+DPO = "DPO"
+MARKETING = "Marketing"
+SERVICE_DESK = "Service desk"
+
+ROLE_PERMISSIONS = {
+    DPO: [
+        "subjects.view_account",
+        "subjects.add_account",
+        "subjects.change_account",
+        "subjects.view_lead",
+        "subjects.add_lead",
+        "subjects.change_lead",
+        "subjects.anonymize_lead",
+        "subjects.view_contact",
+        "subjects.add_contact",
+        "subjects.change_contact",
+        "subjects.anonymize_contact",
+        "consent.view_datapolicy",
+        "consent.add_datapolicy",
+        "consent.change_datapolicy",
+        "consent.view_consentlevelsubstatus",
+        "consent.add_consentlevelsubstatus",
+        "consent.change_consentlevelsubstatus",
+        "consent.view_dataconsent",
+        "consent.add_dataconsent",
+        "consent.change_dataconsent",
+        "consent.cancel_dataconsent",
+        "consent.view_confidential_dataconsent",
+        "consent.view_erasurerecord",
+    ],
+    MARKETING: [
+        "subjects.view_account",
+        "subjects.view_lead",
+        "subjects.change_lead",
+        "subjects.view_contact",
+        "subjects.change_contact",
+        "consent.view_datapolicy",
+        "consent.view_dataconsent",
+    ],
+    SERVICE_DESK: [
+        "subjects.view_account",
+        "subjects.view_lead",
+        "subjects.add_lead",
+        "subjects.change_lead",
+        "subjects.view_contact",
+        "subjects.add_contact",
+        "subjects.change_contact",
+        "consent.view_datapolicy",
+        "consent.view_consentlevelsubstatus",
+        "consent.view_dataconsent",
+        "consent.add_dataconsent",
+        "consent.cancel_dataconsent",
+    ],
+}
+
+
+def sync_roles(apps, schema_editor=None) -> None:
+    from django.contrib.auth.management import create_permissions
+
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+    group_model = apps.get_model("auth", "Group")
+    permission_model = apps.get_model("auth", "Permission")
+    for role, names in ROLE_PERMISSIONS.items():
+        group, _ = group_model.objects.get_or_create(name=role)
+        for name in names:
+            app_label, codename = name.split(".")
+            permission = permission_model.objects.filter(
+                content_type__app_label=app_label, codename=codename
+            ).first()
+            if permission is not None:
+                group.permissions.add(permission)

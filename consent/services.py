@@ -1,0 +1,367 @@
+"""Writes on data consents and the subject workflows that involve them.
+
+Every function is keyword-only, atomic, validates before it writes, and leaves a history row
+with user, source and reason for each row it changes — bulk paths included.
+"""
+
+from dataclasses import asdict, dataclass
+from datetime import date
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, Max, Q
+from django.utils import timezone
+
+from consent.models import ConsentLevelSubstatus, DataConsent, DataPolicy, ErasureRecord
+from subjects import services as subject_services
+from subjects.audit import Source, history_attrs, stamp
+from subjects.models import DERIVED_FIELDS, PREFERENCE_FIELDS, Contact, Lead, Subject
+
+CONSENT_EDITABLE_FIELDS = (
+    "substatus",
+    "valid_until",
+    "confidential",
+    "owner_user",
+    "owner_team",
+    "note",
+)
+CONFIDENTIAL_OWNER_REQUIRED = "A confidential consent needs a specific owner user or team."
+BATCH_SIZE = 1000
+
+
+# ---------------------------------------------------------------------------------------------
+# Derived subject fields
+
+
+@dataclass(frozen=True)
+class ConsentSummary:
+    level: int = 0
+    max_expiry: date | None = None
+    active_count: int = 0
+    total_count: int = 0
+
+
+def consent_summaries(*, model: type[Subject], ids) -> dict[int, ConsentSummary]:
+    """One aggregate query: the consent summary of each subject id."""
+    field = model._meta.model_name
+    active = Q(state=DataConsent.State.ACTIVE)
+    rows = (
+        DataConsent.objects.filter(**{f"{field}__in": ids})
+        .values(field)
+        .annotate(
+            level=Max("consent_level", filter=active),
+            max_expiry=Max("valid_until", filter=active),
+            active_count=Count("id", filter=active),
+            total_count=Count("id"),
+        )
+        .order_by()
+    )
+    return {
+        row[field]: ConsentSummary(
+            level=row["level"] or 0,
+            max_expiry=row["max_expiry"],
+            active_count=row["active_count"],
+            total_count=row["total_count"],
+        )
+        for row in rows
+    }
+
+
+def subjects_refresh(
+    *, model: type[Subject], ids, user=None, source: str = Source.SYSTEM, reason: str = ""
+) -> int:
+    """Recompute the derived fields of the given subjects; history row for each change."""
+    ids = sorted(set(ids) - {None})
+    changed = []
+    for start in range(0, len(ids), BATCH_SIZE):
+        chunk = ids[start : start + BATCH_SIZE]
+        summaries = consent_summaries(model=model, ids=chunk)
+        for subject in model.objects.filter(pk__in=chunk):
+            summary = summaries.get(subject.pk, ConsentSummary())
+            if subject_services.subject_apply_consent_summary(subject, **asdict(summary)):
+                subject.updated_at = timezone.now()
+                changed.append(subject)
+    if changed:
+        model.objects.bulk_update(
+            changed, [*DERIVED_FIELDS, *PREFERENCE_FIELDS, "updated_at"], batch_size=BATCH_SIZE
+        )
+        model.history.bulk_history_create(
+            changed,
+            batch_size=BATCH_SIZE,
+            update=True,
+            default_user=user if user and user.is_authenticated else None,
+            default_change_reason=reason or "consent summary recomputed",
+            custom_historical_attrs=history_attrs(source),
+        )
+    return len(changed)
+
+
+def _refresh_subjects_of(consents, *, user=None, source: str, reason: str) -> None:
+    consents = list(consents)
+    subjects_refresh(
+        model=Lead, ids=[c.lead_id for c in consents], user=user, source=source, reason=reason
+    )
+    subjects_refresh(
+        model=Contact, ids=[c.contact_id for c in consents], user=user, source=source, reason=reason
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Subjects
+
+
+@transaction.atomic
+def subject_update(
+    *, subject: Subject, data: dict, user=None, source: str = Source.INTERNAL, reason: str = ""
+) -> Subject:
+    """Edit a subject's own fields; refused for read-only subjects."""
+    subject_services.ensure_writable(subject)
+    subject_services.subject_assign(subject, data)
+    summary = consent_summaries(model=type(subject), ids=[subject.pk]).get(
+        subject.pk, ConsentSummary()
+    )
+    subject_services.subject_apply_consent_summary(subject, **asdict(summary))
+    stamp(subject, user=user, source=source, reason=reason or "edited")
+    subject.save()
+    return subject
+
+
+@transaction.atomic
+def lead_qualify(*, lead: Lead, convert: bool = False, user=None) -> Contact | None:
+    """Qualify a lead; with `convert`, create its contact and link the active consents to it."""
+    lead = Lead.objects.select_for_update().get(pk=lead.pk)
+    subject_services.ensure_writable(lead)
+    contact = subject_services.contact_from_lead(lead=lead, user=user) if convert else None
+    subject_services.lead_mark_qualified(lead=lead, contact=contact, user=user)
+    if contact is not None:
+        consents = list(DataConsent.objects.filter(lead=lead, state=DataConsent.State.ACTIVE))
+        for consent in consents:
+            consent.contact = contact
+            stamp(
+                consent,
+                user=user,
+                source=Source.INTERNAL,
+                reason=f"linked to contact {contact.pk} on conversion of lead {lead.pk}",
+            )
+            consent.save()
+        subjects_refresh(
+            model=Contact,
+            ids=[contact.pk],
+            user=user,
+            source=Source.INTERNAL,
+            reason=f"converted from lead {lead.pk}",
+        )
+    return contact
+
+
+@transaction.atomic
+def subject_anonymize(*, subject: Subject, user=None) -> ErasureRecord:
+    """Irreversibly erase a subject's PII (GDPR Art. 17), keeping a PII-free erasure record."""
+    model = type(subject)
+    subject = model.objects.select_for_update().get(pk=subject.pk)
+    if subject.is_anonymized:
+        raise ValidationError("This subject is already anonymized.", code="anonymized")
+    field = subject.subject_type
+    other = "contact" if field == "lead" else "lead"
+    unlinked = anonymized = 0
+    scrubbed_ids = []
+    for consent in DataConsent.objects.filter(**{field: subject}).select_related(other):
+        other_subject = getattr(consent, other)
+        stamp(consent, user=user, source=Source.INTERNAL, reason="anonymized")
+        if other_subject is not None and not other_subject.is_anonymized:
+            # The consent is also the other subject's (after a conversion): keep it for them.
+            setattr(consent, field, None)
+            unlinked += 1
+        else:
+            consent.state = DataConsent.State.INACTIVE
+            consent.status_reason = DataConsent.Reason.ANONYMIZED
+            consent.note, consent.ip_address, consent.user_agent = "", None, ""
+            scrubbed_ids.append(consent.pk)
+            anonymized += 1
+        consent.save()
+    DataConsent.history.filter(id__in=scrubbed_ids).update(note="", ip_address=None, user_agent="")
+    subject_services.subject_scrub(subject=subject, user=user)
+    subjects_refresh(
+        model=model, ids=[subject.pk], user=user, source=Source.INTERNAL, reason="anonymized"
+    )
+    return ErasureRecord.objects.create(
+        subject_type=field,
+        subject_id=subject.pk,
+        erased_by=user if user and user.is_authenticated else None,
+        counts={"data_consents_anonymized": anonymized, "data_consents_unlinked": unlinked},
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Data consents
+
+
+def _check_owner_and_substatus(consent: DataConsent) -> None:
+    errors = {}
+    if consent.confidential and not (consent.owner_user_id or consent.owner_team_id):
+        errors["owner_user"] = CONFIDENTIAL_OWNER_REQUIRED
+    if consent.substatus_id and consent.substatus.level != consent.consent_level:
+        errors["substatus"] = "The substatus must belong to the consent's level."
+    if consent.valid_until and consent.valid_until < consent.given_at.date():
+        errors["valid_until"] = "A consent cannot expire before it was given."
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def data_consent_create(
+    *,
+    policy: DataPolicy,
+    lead: Lead | None = None,
+    contact: Contact | None = None,
+    given_at=None,
+    valid_until: date | None = None,
+    substatus: ConsentLevelSubstatus | None = None,
+    confidential: bool = False,
+    owner_user=None,
+    owner_team=None,
+    source: str = Source.INTERNAL,
+    note: str = "",
+    ip_address: str | None = None,
+    user_agent: str = "",
+    notice_version: str | None = None,
+    user=None,
+) -> DataConsent:
+    if lead is None and contact is None:
+        raise ValidationError({"contact": "A data consent needs a lead or a contact."})
+    for subject in (lead, contact):
+        if subject is not None:
+            subject_services.ensure_writable(subject)
+    if not policy.active:
+        raise ValidationError({"policy": "This data policy is no longer active."})
+    given_at = given_at or timezone.now()
+    captured_by = user if user and user.is_authenticated else None
+    consent = DataConsent(
+        lead=lead,
+        contact=contact,
+        policy=policy,
+        consent_level=policy.consent_level,
+        substatus=substatus,
+        given_at=given_at,
+        valid_until=valid_until or policy.default_valid_until(given_at),
+        confidential=confidential,
+        owner_user=owner_user if (owner_user or confidential) else captured_by,
+        owner_team=owner_team,
+        source=source,
+        note=note,
+        captured_by=captured_by,
+        ip_address=ip_address or None,
+        user_agent=user_agent,
+        notice_version=policy.notice_version if notice_version is None else notice_version,
+    )
+    _check_owner_and_substatus(consent)
+    consent.full_clean()
+    stamp(consent, user=user, source=source, reason=note or "consent given")
+    consent.save()
+    _refresh_subjects_of([consent], user=user, source=source, reason="data consent added")
+    return consent
+
+
+@transaction.atomic
+def data_consent_update(
+    *, consent: DataConsent, data: dict, user=None, source: str = Source.INTERNAL
+) -> DataConsent:
+    unknown = set(data) - set(CONSENT_EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError(dict.fromkeys(sorted(unknown), "This field cannot be changed."))
+    if consent.status_reason in (DataConsent.Reason.EXPIRED, DataConsent.Reason.ANONYMIZED):
+        raise ValidationError(f"An {consent.status_reason} consent can no longer be changed.")
+    becoming_confidential = data.get("confidential") and not consent.confidential
+    for name, value in data.items():
+        setattr(consent, name, value)
+    if becoming_confidential and not ({"owner_user", "owner_team"} & set(data)):
+        # Marking a consent confidential drops the owner it had; a specific one must be chosen.
+        consent.owner_user = consent.owner_team = None
+    _check_owner_and_substatus(consent)
+    consent.full_clean()
+    stamp(consent, user=user, source=source, reason="edited")
+    consent.save()
+    _refresh_subjects_of([consent], user=user, source=source, reason="data consent edited")
+    return consent
+
+
+@transaction.atomic
+def data_consent_cancel(
+    *, consent: DataConsent, user=None, source: str = Source.INTERNAL, note: str = ""
+) -> DataConsent:
+    consent = DataConsent.objects.select_for_update().get(pk=consent.pk)
+    if not consent.is_active:
+        raise ValidationError(
+            f"Only an active consent can be cancelled; this one is {consent.status_reason}.",
+            code="invalid_state",
+        )
+    consent.state = DataConsent.State.INACTIVE
+    consent.status_reason = DataConsent.Reason.CANCELLED
+    stamp(consent, user=user, source=source, reason=note or "cancelled")
+    consent.save()
+    _refresh_subjects_of([consent], user=user, source=source, reason="data consent cancelled")
+    return consent
+
+
+@transaction.atomic
+def data_consent_reactivate(
+    *, consent: DataConsent, user=None, source: str = Source.INTERNAL, note: str = ""
+) -> DataConsent:
+    consent = DataConsent.objects.select_for_update().get(pk=consent.pk)
+    if consent.status_reason != DataConsent.Reason.CANCELLED:
+        raise ValidationError(
+            "Only a cancelled consent can be reactivated; expired and anonymized consents are "
+            f"final (this one is {consent.status_reason}).",
+            code="invalid_state",
+        )
+    if consent.valid_until and consent.valid_until < timezone.localdate():
+        raise ValidationError(
+            f"This consent expired on {consent.valid_until:%Y-%m-%d} and cannot be reactivated.",
+            code="expired",
+        )
+    for subject in consent.subjects:
+        subject_services.ensure_writable(subject)
+    consent.state = DataConsent.State.ACTIVE
+    consent.status_reason = DataConsent.Reason.ACTIVE
+    stamp(consent, user=user, source=source, reason=note or "reactivated")
+    consent.save()
+    _refresh_subjects_of([consent], user=user, source=source, reason="data consent reactivated")
+    return consent
+
+
+def data_consents_expire(*, today: date | None = None, batch_size: int = BATCH_SIZE) -> int:
+    """The daily sweep: active consents past `valid_until` become inactive / `expired`.
+
+    Set-based and idempotent: each batch is one UPDATE, one history insert and one subject
+    recompute; rows locked by a concurrent sweep are skipped, so each consent expires once.
+    """
+    today = today or timezone.localdate()
+    expired = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                DataConsent.objects.due_for_expiry(today=today)
+                .select_for_update(skip_locked=True)
+                .order_by("pk")[:batch_size]
+            )
+            if not batch:
+                return expired
+            now = timezone.now()
+            DataConsent.objects.filter(pk__in=[c.pk for c in batch]).update(
+                state=DataConsent.State.INACTIVE,
+                status_reason=DataConsent.Reason.EXPIRED,
+                updated_at=now,
+            )
+            for consent in batch:
+                consent.state = DataConsent.State.INACTIVE
+                consent.status_reason = DataConsent.Reason.EXPIRED
+            DataConsent.history.bulk_history_create(
+                batch,
+                batch_size=batch_size,
+                update=True,
+                default_change_reason="expired",
+                default_date=now,
+                custom_historical_attrs=history_attrs(Source.SYSTEM),
+            )
+            _refresh_subjects_of(batch, source=Source.SYSTEM, reason="data consent expired")
+            expired += len(batch)

@@ -1,0 +1,58 @@
+"""The audit trail every consent-bearing model shares (django-simple-history).
+
+Each history row carries the acting user (`history_user`), the change reason
+(`history_change_reason`) and the channel the change came through (`history_source`).
+Services stamp an instance with `stamp()` before saving; bulk paths pass the same values to
+`bulk_history_create`, so single and bulk writes leave identical timeline rows.
+"""
+
+from django.db import models
+from simple_history.models import HistoricalRecords
+from simple_history.signals import pre_create_historical_record
+
+
+class Source(models.TextChoices):
+    """How a change reached the system (shared with contact-point consent sources)."""
+
+    INTERNAL = "internal", "Internal"
+    VERBAL = "verbal", "Verbal"
+    FORM = "form", "Form"
+    PREFERENCE_CENTER = "preference_center", "Preference center"
+    ONE_CLICK_UNSUBSCRIBE = "one_click_unsubscribe", "One-click unsubscribe"
+    DOUBLE_OPT_IN = "double_opt_in", "Double opt-in"
+    LOADED = "loaded", "Loaded"
+    API = "api", "API"
+    SYSTEM = "system", "System"
+
+
+class AuditedHistoryModel(models.Model):
+    """Abstract base of every historical model: the extra `history_source` column."""
+
+    history_source = models.CharField(max_length=32, blank=True, default="")
+
+    class Meta:
+        abstract = True
+
+
+def audited_history(**kwargs) -> HistoricalRecords:
+    return HistoricalRecords(bases=[AuditedHistoryModel], **kwargs)
+
+
+def stamp(instance, *, user=None, source: str = "", reason: str = ""):
+    """Attach who / how / why to the next history row written for `instance`."""
+    instance._history_user = user if user and user.is_authenticated else None
+    instance._history_source = source
+    instance._change_reason = reason
+    return instance
+
+
+def history_attrs(source: str) -> dict:
+    return {"history_source": source}
+
+
+def _copy_source(sender, instance, history_instance, **kwargs):
+    history_instance.history_source = getattr(instance, "_history_source", "") or ""
+
+
+def connect():
+    pre_create_historical_record.connect(_copy_source, dispatch_uid="audit_copy_source")

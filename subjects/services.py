@@ -1,0 +1,257 @@
+"""Writes on data subjects that do not involve data consents.
+
+Workflows that also touch consents (qualify with conversion, updates that recompute the
+derived fields, anonymization) live in `consent.services`, which calls these.
+"""
+
+from datetime import date
+
+from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from subjects.audit import Source, stamp
+from subjects.models import (
+    ANONYMIZED_NAME,
+    PREFERENCE_FIELDS,
+    Account,
+    Contact,
+    DataProtectionConsent,
+    Lead,
+    Subject,
+)
+from subjects.normalize import normalize_email, normalize_phone
+
+SUBJECT_EDITABLE_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    *PREFERENCE_FIELDS,
+    "restricted",
+    "inherent_basis",
+    "inherent_basis_note",
+)
+LEAD_EDITABLE_FIELDS = (*SUBJECT_EDITABLE_FIELDS, "company_name", "source")
+CONTACT_EDITABLE_FIELDS = (*SUBJECT_EDITABLE_FIELDS, "account")
+
+
+class SubjectReadOnlyError(ValidationError):
+    pass
+
+
+def editable_fields(model) -> tuple[str, ...]:
+    return LEAD_EDITABLE_FIELDS if model is Lead else CONTACT_EDITABLE_FIELDS
+
+
+def ensure_writable(subject: Subject) -> None:
+    if subject.is_anonymized:
+        raise SubjectReadOnlyError("This subject is anonymized and can never be changed.")
+    if subject.is_read_only:
+        state = subject.status if isinstance(subject, Lead) else subject.state
+        raise SubjectReadOnlyError(
+            f"This {subject.subject_type} is {state} and read-only; reactivate it first."
+        )
+
+
+def subject_assign(subject: Subject, data: dict) -> None:
+    """Set editable fields from `data`, normalizing addresses; field errors as a dict."""
+    unknown = set(data) - set(editable_fields(type(subject)))
+    if unknown:
+        raise ValidationError(dict.fromkeys(sorted(unknown), "This field cannot be set."))
+    for name, value in data.items():
+        setattr(subject, name, value)
+    errors = {}
+    for name, normalize in (("email", normalize_email), ("phone", normalize_phone)):
+        value = getattr(subject, name)
+        if value in (None, ""):
+            setattr(subject, name, None)
+            continue
+        try:
+            setattr(subject, name, normalize(value))
+        except ValidationError as exc:
+            errors[name] = exc.messages
+    if errors:
+        raise ValidationError(errors)
+    subject.full_clean(exclude=["email"])  # email already checked by email-validator
+
+
+def derive_data_protection_consent(
+    *, restricted: bool, inherent_basis: bool, active_count: int, total_count: int
+) -> str:
+    """DESIGN §3.1: first match wins."""
+    if restricted:
+        return DataProtectionConsent.RESTRICT
+    if active_count:
+        return DataProtectionConsent.EXPLICIT
+    if inherent_basis:
+        return DataProtectionConsent.INHERENT
+    if total_count:
+        return DataProtectionConsent.RESTRICT
+    return DataProtectionConsent.NONE
+
+
+def subject_apply_consent_summary(
+    subject: Subject,
+    *,
+    level: int,
+    max_expiry: date | None,
+    active_count: int,
+    total_count: int,
+) -> bool:
+    """Set the derived fields from a consent summary; True when anything changed.
+
+    Becoming `restrict` switches every contact-method preference off.
+    """
+    before = (subject.consent_level, subject.max_expiry_date, subject.data_protection_consent)
+    protection = derive_data_protection_consent(
+        restricted=subject.restricted,
+        inherent_basis=subject.inherent_basis,
+        active_count=active_count,
+        total_count=total_count,
+    )
+    becomes_restricted = (
+        protection == DataProtectionConsent.RESTRICT
+        and subject.data_protection_consent != DataProtectionConsent.RESTRICT
+    )
+    subject.consent_level = level
+    subject.max_expiry_date = max_expiry
+    subject.data_protection_consent = protection
+    if becomes_restricted:
+        for name in PREFERENCE_FIELDS:
+            setattr(subject, name, False)
+    return before != (level, max_expiry, protection)
+
+
+@transaction.atomic
+def subject_create(
+    *, model: type[Subject], data: dict, user=None, source: str = Source.INTERNAL, reason: str = ""
+) -> Subject:
+    subject = model()
+    subject_assign(subject, data)
+    subject_apply_consent_summary(subject, level=0, max_expiry=None, active_count=0, total_count=0)
+    stamp(subject, user=user, source=source, reason=reason or "created")
+    subject.save()
+    return subject
+
+
+@transaction.atomic
+def account_save(*, account: Account, user=None, source: str = Source.INTERNAL) -> Account:
+    account.full_clean()
+    stamp(account, user=user, source=source, reason="created" if account.pk is None else "edited")
+    account.save()
+    return account
+
+
+def _transition(subject: Subject, *, field: str, allowed_from: set, to: str, user, reason: str):
+    if subject.is_anonymized:
+        raise SubjectReadOnlyError("This subject is anonymized and can never be changed.")
+    current = getattr(subject, field)
+    if current not in allowed_from:
+        raise ValidationError(
+            f"Cannot {reason} a {subject.subject_type} that is {current}.", code="invalid_state"
+        )
+    setattr(subject, field, to)
+    stamp(subject, user=user, source=Source.INTERNAL, reason=reason)
+    subject.save()
+    return subject
+
+
+@transaction.atomic
+def lead_disqualify(*, lead: Lead, user=None) -> Lead:
+    return _transition(
+        lead,
+        field="status",
+        allowed_from={Lead.Status.OPEN},
+        to=Lead.Status.DISQUALIFIED,
+        user=user,
+        reason="disqualify",
+    )
+
+
+@transaction.atomic
+def lead_reactivate(*, lead: Lead, user=None) -> Lead:
+    return _transition(
+        lead,
+        field="status",
+        allowed_from={Lead.Status.QUALIFIED, Lead.Status.DISQUALIFIED},
+        to=Lead.Status.OPEN,
+        user=user,
+        reason="reactivate",
+    )
+
+
+@transaction.atomic
+def contact_deactivate(*, contact: Contact, user=None) -> Contact:
+    return _transition(
+        contact,
+        field="state",
+        allowed_from={Contact.State.ACTIVE},
+        to=Contact.State.INACTIVE,
+        user=user,
+        reason="deactivate",
+    )
+
+
+@transaction.atomic
+def contact_reactivate(*, contact: Contact, user=None) -> Contact:
+    return _transition(
+        contact,
+        field="state",
+        allowed_from={Contact.State.INACTIVE},
+        to=Contact.State.ACTIVE,
+        user=user,
+        reason="reactivate",
+    )
+
+
+def lead_mark_qualified(*, lead: Lead, contact: Contact | None, user=None) -> Lead:
+    """The lead's own half of qualification (consent.services.lead_qualify links consents)."""
+    lead.converted_contact = contact or lead.converted_contact
+    return _transition(
+        lead,
+        field="status",
+        allowed_from={Lead.Status.OPEN},
+        to=Lead.Status.QUALIFIED,
+        user=user,
+        reason="qualify and convert" if contact else "qualify",
+    )
+
+
+def contact_from_lead(*, lead: Lead, user=None) -> Contact:
+    contact = Contact(
+        first_name=lead.first_name,
+        last_name=lead.last_name,
+        email=lead.email,
+        phone=lead.phone,
+        restricted=lead.restricted,
+        inherent_basis=lead.inherent_basis,
+        inherent_basis_note=lead.inherent_basis_note,
+        **{name: getattr(lead, name) for name in PREFERENCE_FIELDS},
+    )
+    stamp(contact, user=user, source=Source.INTERNAL, reason=f"converted from lead {lead.pk}")
+    contact.save()
+    return contact
+
+
+def subject_scrub(*, subject: Subject, user=None) -> None:
+    """Remove the subject's PII from its row, its history rows and the admin log (Art. 17)."""
+    scrubbed = {
+        "first_name": ANONYMIZED_NAME,
+        "last_name": ANONYMIZED_NAME,
+        "email": None,
+        "phone": None,
+    }
+    if isinstance(subject, Lead):
+        scrubbed["company_name"] = ""
+    for name, value in scrubbed.items():
+        setattr(subject, name, value)
+    subject.anonymized_at = timezone.now()
+    stamp(subject, user=user, source=Source.INTERNAL, reason="anonymized")
+    subject.save()
+    type(subject).history.filter(id=subject.pk).update(**scrubbed)
+    LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(subject), object_id=str(subject.pk)
+    ).update(object_repr=ANONYMIZED_NAME, change_message="")

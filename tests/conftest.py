@@ -1,0 +1,60 @@
+import pytest
+from django.contrib.auth.models import Group
+
+from consent.roles import DPO, MARKETING, SERVICE_DESK
+from tests import factories
+
+
+@pytest.fixture
+def make_user(db, django_user_model):
+    def make(username="staff", *, role=None, superuser=False, perms=()):
+        user = django_user_model.objects.create_user(
+            username=username, password="pw", is_staff=True, is_superuser=superuser
+        )
+        if role:
+            user.groups.add(Group.objects.get(name=role))
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            from django.contrib.auth.models import Permission
+
+            user.user_permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+        return user
+
+    return make
+
+
+@pytest.fixture
+def admin_user(make_user):
+    return make_user("root", superuser=True)
+
+
+@pytest.fixture
+def dpo(make_user):
+    return make_user("dpo", role=DPO)
+
+
+@pytest.fixture
+def marketer(make_user):
+    return make_user("marketer", role=MARKETING)
+
+
+@pytest.fixture
+def service_desk(make_user):
+    return make_user("desk", role=SERVICE_DESK)
+
+
+@pytest.fixture
+def policy(db):
+    return factories.policy()
+
+
+@pytest.fixture
+def contact(db):
+    return factories.contact()
+
+
+@pytest.fixture
+def lead(db):
+    return factories.lead()
