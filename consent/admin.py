@@ -6,11 +6,13 @@ from dataclasses import dataclass
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -19,12 +21,14 @@ from common.admin import (
     LargeTableAdminMixin,
     ServiceAdminMixin,
 )
-from consent import services
+from consent import services, timeline
 from consent.forms import ContactForm, DataConsentAddForm, DataConsentChangeForm, LeadForm
 from consent.models import ConsentLevelSubstatus, DataConsent, DataPolicy, ErasureRecord
 from subjects import services as subject_services
 from subjects.models import DERIVED_FIELDS, Contact, Lead
 from subjects.normalize import normalize_phone
+
+TIMELINE_PAGE_SIZE = 100
 
 # ---------------------------------------------------------------------------------------------
 # Lifecycle actions: one registry serves the subject page buttons and the changelist actions.
@@ -208,6 +212,9 @@ class SubjectAdmin(LargeTableAdminMixin, ServiceAdminMixin, SimpleHistoryAdmin):
             for perm in getattr(function, "allowed_permissions", ())
         )
 
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
     def has_anonymize_permission(self, request, obj=None):
         return request.user.has_perm(f"subjects.anonymize_{self.model._meta.model_name}")
 
@@ -236,14 +243,59 @@ class SubjectAdmin(LargeTableAdminMixin, ServiceAdminMixin, SimpleHistoryAdmin):
 
     def get_urls(self):
         opts = self.model._meta
+        prefix = f"{opts.app_label}_{opts.model_name}"
         return [
             path(
                 "<path:object_id>/lifecycle/<slug:action>/",
                 self.admin_site.admin_view(self.lifecycle_view),
-                name=f"{opts.app_label}_{opts.model_name}_lifecycle",
+                name=f"{prefix}_lifecycle",
+            ),
+            path(
+                "<path:object_id>/timeline/",
+                self.admin_site.admin_view(self.timeline_view),
+                name=f"{prefix}_timeline",
+            ),
+            path(
+                "<path:object_id>/access-report/",
+                self.admin_site.admin_view(self.access_report_view),
+                name=f"{prefix}_access_report",
             ),
             *super().get_urls(),
         ]
+
+    def _viewable_subject(self, request, object_id):
+        obj = get_object_or_404(self.get_queryset(request), pk=object_id)
+        if not self.has_view_permission(request, obj):
+            raise PermissionDenied
+        return obj
+
+    def _page_context(self, request, obj, title):
+        return {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": obj,
+            "title": title,
+        }
+
+    def timeline_view(self, request, object_id):
+        obj = self._viewable_subject(request, object_id)
+        entries = timeline.subject_timeline(subject=obj, user=request.user)
+        page = Paginator(entries, TIMELINE_PAGE_SIZE).get_page(request.GET.get("page"))
+        context = {
+            **self._page_context(request, obj, f"GDPR activity timeline: {obj}"),
+            "page": page,
+        }
+        return TemplateResponse(request, "admin/subjects/timeline.html", context)
+
+    def access_report_view(self, request, object_id):
+        obj = self._viewable_subject(request, object_id)
+        report = timeline.subject_access_report(subject=obj, user=request.user)
+        context = {
+            **self._page_context(request, obj, f"Access report (GDPR Art. 15): {obj}"),
+            "report": report,
+            "generated_at": timezone.now(),
+        }
+        return TemplateResponse(request, "admin/subjects/access_report.html", context)
 
     def available_actions(self, request, obj):
         return [
@@ -262,6 +314,9 @@ class SubjectAdmin(LargeTableAdminMixin, ServiceAdminMixin, SimpleHistoryAdmin):
                 (action, reverse(url_name, args=[obj.pk, action.name]))
                 for action in self.available_actions(request, obj)
             ]
+            prefix = f"admin:{opts.app_label}_{opts.model_name}"
+            extra_context["timeline_url"] = reverse(f"{prefix}_timeline", args=[obj.pk])
+            extra_context["access_report_url"] = reverse(f"{prefix}_access_report", args=[obj.pk])
             extra_context["add_consent_url"] = (
                 reverse("admin:consent_dataconsent_add") + f"?{opts.model_name}={obj.pk}"
                 if not obj.is_read_only and request.user.has_perm("consent.add_dataconsent")

@@ -27,6 +27,9 @@ CONSENT_EDITABLE_FIELDS = (
 )
 CONFIDENTIAL_OWNER_REQUIRED = "A confidential consent needs a specific owner user or team."
 BATCH_SIZE = 1000
+REDACTED = "[redacted on anonymization]"
+# Reasons the services write themselves; any other reason is free text and may hold PII.
+SERVICE_REASONS = ("consent given", "edited", "cancelled", "reactivated", "expired", "anonymized")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -151,6 +154,7 @@ def lead_qualify(*, lead: Lead, convert: bool = False, user=None) -> Contact | N
             source=Source.INTERNAL,
             reason=f"converted from lead {lead.pk}",
         )
+        contact.refresh_from_db()
     return contact
 
 
@@ -179,7 +183,11 @@ def subject_anonymize(*, subject: Subject, user=None) -> ErasureRecord:
             scrubbed_ids.append(consent.pk)
             anonymized += 1
         consent.save()
+    # Free-text evidence may name the person; the history keeps only the service reasons.
     DataConsent.history.filter(id__in=scrubbed_ids).update(note="", ip_address=None, user_agent="")
+    DataConsent.history.filter(id__in=scrubbed_ids).exclude(
+        history_change_reason__in=SERVICE_REASONS
+    ).update(history_change_reason=REDACTED)
     subject_services.subject_scrub(subject=subject, user=user)
     subjects_refresh(
         model=model, ids=[subject.pk], user=user, source=Source.INTERNAL, reason="anonymized"
