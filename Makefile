@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DEBUG ?= true
 
-.PHONY: install run test lint format demo-users bench bench-quick clean
+.PHONY: install run test lint format worker beat bench bench-quick clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -24,6 +24,13 @@ run: install
 ## The whole test suite (SQLite by default; DATABASE_URL=postgres://... for PostgreSQL).
 test: install
 	$(BIN)/pytest
+
+## Celery worker and beat (need CELERY_BROKER_URL, e.g. redis://127.0.0.1:6379/0).
+worker: install
+	$(BIN)/celery -A config worker --loglevel=INFO
+
+beat: install
+	$(BIN)/celery -A config beat --loglevel=INFO --schedule=/tmp/consent-crm-beat-schedule
 
 lint: install
 	$(BIN)/ruff check .

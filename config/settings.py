@@ -4,6 +4,7 @@ the app on SQLite with eager Celery tasks. See `.env.example` for every variable
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -120,15 +121,36 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.DjangoModelPermissions"],
+    # Model permissions, reads included (view_<model>); see common.api.ModelPermissions.
+    "DEFAULT_PERMISSION_CLASSES": ["common.api.ModelPermissions"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # JSON only: the browsable API would render every lead / contact into its filter forms.
+    # People use the admin, or the interactive docs at /api/v1/docs/.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # `?page=` with next/previous links and no COUNT(*) (million-row tables).
+    "DEFAULT_PAGINATION_CLASS": "common.api.NoCountPagination",
+    "EXCEPTION_HANDLER": "common.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Consent CRM API",
-    "DESCRIPTION": "Data subjects, data consents, contact-point consent and the consent check.",
+    "DESCRIPTION": (
+        "Data subjects, data consents, contact-point consent and the consent check.\n\n"
+        "Authenticate with `Authorization: Token <key>` (keys from "
+        "`manage.py drf_create_token <user>`) or a session. Invalid input answers 400 with "
+        '`{"<field>": ["message"]}` (errors of no single field under `non_field_errors`); '
+        'other errors answer `{"detail": "message"}` — 409 when the object\'s state forbids '
+        "the change (e.g. a read-only subject)."
+    ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Choice fields shared by several models get one stable enum name each.
+    "ENUM_NAME_OVERRIDES": {
+        "ConsentLevelEnum": "subjects.models.ConsentLevel",
+        "DataProtectionConsentEnum": "subjects.models.DataProtectionConsent",
+        "SourceEnum": "subjects.audit.Source",
+    },
 }
 
 # Celery: with no broker configured, tasks run eagerly in-process so the app works out of the box.
@@ -136,6 +158,28 @@ CELERY_BROKER_URL = env("CELERY_BROKER_URL")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = "UTC"
+CELERY_ENABLE_UTC = True
+# Tasks are idempotent: acknowledge after the work, and re-queue if the worker dies mid-task.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=55 * 60)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=60 * 60)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "expire-data-consents": {
+        "task": "consent.tasks.expire_data_consents",
+        "schedule": crontab(hour=2, minute=0),
+    },
+    "expire-contact-point-consents": {
+        "task": "consent.tasks.expire_contact_point_consents",
+        "schedule": crontab(hour=2, minute=15),
+    },
+}
+
+# The cache holds job locks and rate-limit counters, so production shares it between
+# processes (Redis); the default is per-process memory, fine for one dev server.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
 LOGGING = {
     "version": 1,

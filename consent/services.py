@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
+from consent.contact_points import contact_points_erase_for
 from consent.models import ConsentLevelSubstatus, DataConsent, DataPolicy, ErasureRecord
 from subjects import services as subject_services
 from subjects.audit import Source, history_attrs, stamp
@@ -165,6 +166,7 @@ def subject_anonymize(*, subject: Subject, user=None) -> ErasureRecord:
     subject = model.objects.select_for_update().get(pk=subject.pk)
     if subject.is_anonymized:
         raise ValidationError("This subject is already anonymized.", code="anonymized")
+    email, phone = subject.email, subject.phone  # for the contact points, before the scrub
     field = subject.subject_type
     other = "contact" if field == "lead" else "lead"
     unlinked = anonymized = 0
@@ -192,11 +194,16 @@ def subject_anonymize(*, subject: Subject, user=None) -> ErasureRecord:
     subjects_refresh(
         model=model, ids=[subject.pk], user=user, source=Source.INTERNAL, reason="anonymized"
     )
+    contact_point_counts = contact_points_erase_for(email=email, phone=phone, user=user)
     return ErasureRecord.objects.create(
         subject_type=field,
         subject_id=subject.pk,
         erased_by=user if user and user.is_authenticated else None,
-        counts={"data_consents_anonymized": anonymized, "data_consents_unlinked": unlinked},
+        counts={
+            "data_consents_anonymized": anonymized,
+            "data_consents_unlinked": unlinked,
+            **contact_point_counts,
+        },
     )
 
 

@@ -14,7 +14,7 @@ from django.db.models import Model, QuerySet
 from consent.models import DataConsent
 from subjects.models import Subject
 
-SKIPPED_FIELDS = {"updated_at", "created_at"}
+SKIPPED_FIELDS = {"id", "updated_at", "created_at"}
 HISTORY_TYPES = {"+": "created", "~": "changed", "-": "deleted"}
 
 

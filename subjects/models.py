@@ -153,8 +153,10 @@ class LeadQuerySet(SubjectQuerySet):
         "qualified": ("Data Protection Qualified Leads", "qualified"),
     }
 
+    ACTIVE = Q(status="open")
+
     def active(self):
-        return self.not_anonymized().filter(status=Lead.Status.OPEN)
+        return self.not_anonymized().filter(self.ACTIVE)
 
     def qualified(self):
         return self.filter(status=Lead.Status.QUALIFIED)
@@ -226,8 +228,10 @@ class ContactQuerySet(SubjectQuerySet):
         "inactive": ("Data Protection Inactive Contacts", "inactive"),
     }
 
+    ACTIVE = Q(state="active")
+
     def active(self):
-        return self.not_anonymized().filter(state=Contact.State.ACTIVE)
+        return self.not_anonymized().filter(self.ACTIVE)
 
     def inactive(self):
         return self.not_anonymized().filter(state=Contact.State.INACTIVE)

@@ -3,7 +3,8 @@
 import itertools
 
 from consent import services
-from consent.models import DataPolicy
+from consent.contact_points import contact_point_consent_set
+from consent.models import ComplianceProfile, DataPolicy, Purpose, Topic
 from subjects.models import Contact, Lead
 from subjects.services import subject_create
 
@@ -50,3 +51,37 @@ def lead(**data) -> Lead:
 def consent(*, subject, policy_obj=None, **kwargs):
     field = subject._meta.model_name
     return services.data_consent_create(policy=policy_obj or policy(), **{field: subject}, **kwargs)
+
+
+def compliance_profile(**overrides) -> ComplianceProfile:
+    n = next(_serial)
+    values = {"name": f"Profile {n}", "slug": f"profile-{n}", "notice_version": "n1"}
+    values.update(overrides)
+    return ComplianceProfile.objects.create(**values)
+
+
+def purpose(*, profile=None, **overrides) -> Purpose:
+    n = next(_serial)
+    values = {
+        "name": f"Purpose {n}",
+        "kind": Purpose.Kind.COMMERCIAL,
+        "consent_model": Purpose.ConsentModel.RESTRICTIVE,
+        "required_level": 0,
+    }
+    values.update(overrides)
+    return Purpose.objects.create(profile=profile or compliance_profile(), **values)
+
+
+def topic(*, purpose_obj=None, **overrides) -> Topic:
+    n = next(_serial)
+    values = {"name": f"Topic {n}"}
+    values.update(overrides)
+    return Topic.objects.create(purpose=purpose_obj or purpose(), **values)
+
+
+def cp_consent(*, channel="email", value, purpose_obj, status, source="internal", **kwargs):
+    """A contact-point consent through the real service; returns the record."""
+    record, _, _ = contact_point_consent_set(
+        channel=channel, value=value, purpose=purpose_obj, status=status, source=source, **kwargs
+    )
+    return record

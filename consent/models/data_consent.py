@@ -11,6 +11,9 @@ from subjects.audit import Source, audited_history
 from subjects.models import ConsentLevel
 
 
+MAX_VALIDITY_DAYS = 36_600  # a century; beyond that a date overflows long before it matters
+
+
 class DataPolicy(models.Model):
     class LegalBasis(models.TextChoices):
         CONSENT = "consent", "Consent"
@@ -26,7 +29,10 @@ class DataPolicy(models.Model):
         choices=ConsentLevel.choices, validators=[MaxValueValidator(5)]
     )
     validity_days = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Days a consent stays valid; empty = no expiry."
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(MAX_VALIDITY_DAYS)],
+        help_text="Days a consent stays valid; empty = no expiry.",
     )
     legal_basis = models.CharField(
         max_length=24, choices=LegalBasis.choices, default=LegalBasis.CONSENT

@@ -1,0 +1,425 @@
+"""Writes on contact-point consent and suppressions (DESIGN §3.3; the erasure part of §3.1).
+
+Every function is keyword-only, atomic and validates before it writes; every row it changes
+leaves a history row with user, source and reason — the expiry sweep included. The only rows
+that leave no trace are the ones erasure must remove (GDPR Art. 17).
+"""
+
+import hashlib
+import hmac
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
+
+from consent.models import Channel, ContactPointConsent, Purpose, Suppression, Topic
+from consent.models.contact_point import ADDRESS_MAX_LENGTH
+from subjects.audit import Source, history_attrs, stamp
+from subjects.models import ANONYMIZED_NAME, Contact, Lead
+from subjects.normalize import normalize_email, normalize_phone
+
+Status = ContactPointConsent.Status
+BATCH_SIZE = 1000
+SUPPRESSED_MESSAGE = (
+    "This address is suppressed: its owner was erased after opting out, so it cannot be "
+    "opted in again unless a DPO removes the suppression."
+)
+# Fields a repeated set is compared on: the same status with the same evidence is a no-op.
+EVIDENCE_FIELDS = (
+    "status",
+    "source",
+    "reason",
+    "reason_description",
+    "requested_by",
+    "captured_by_id",
+    "ip_address",
+    "user_agent",
+    "notice_version",
+    "expires_at",
+)
+# The state an expired opt-in is left in: the evidence now describes the system's change.
+EXPIRED_STATE = {
+    "status": Status.NOT_SET,
+    "source": Source.SYSTEM,
+    "reason": "expired",
+    "reason_description": "",
+    "requested_by": "",
+    "captured_by": None,
+    "ip_address": None,
+    "user_agent": "",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Addresses
+
+
+def normalize_address(channel: str, value: str) -> str:
+    """The stored form of an address; field errors (`channel`, `value`) for invalid input.
+
+    Emails are fully lower-cased (subjects keep the local part's case and are compared on
+    `Lower("email")`), phone numbers become E.164, custom ids are stripped.
+    """
+    if channel not in Channel.values:
+        raise field_error("channel", f"Unknown channel {channel!r}.")
+    if not isinstance(value, str):
+        raise field_error("value", "Enter the address as text.")
+    try:
+        return _NORMALIZERS[channel](value)
+    except ValidationError as exc:
+        raise ValidationError({"value": exc}) from exc
+
+
+def field_error(field: str, message: str, code: str = "invalid") -> ValidationError:
+    """A field-keyed error that keeps its code (API clients and tests branch on it)."""
+    return ValidationError({field: ValidationError(message, code=code)})
+
+
+def _normalize_custom(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValidationError("Enter an identifier.", code="required")
+    if len(value) > ADDRESS_MAX_LENGTH:
+        raise ValidationError(f"At most {ADDRESS_MAX_LENGTH} characters.", code="max_length")
+    return value
+
+
+_NORMALIZERS: dict[str, Callable[[str], str]] = {
+    Channel.EMAIL: lambda value: normalize_email(value).lower(),
+    Channel.SMS: normalize_phone,
+    Channel.VOICE: normalize_phone,
+    Channel.CUSTOM: _normalize_custom,
+}
+
+
+def normalized_address_hash(value: str) -> str:
+    """HMAC-SHA256 (hex) of an already normalized address, keyed with its own secret."""
+    key = settings.SUPPRESSION_HASH_KEY.encode()
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+
+
+def address_hash(channel: str, value: str) -> str:
+    return normalized_address_hash(normalize_address(channel, value))
+
+
+def is_suppressed(channel: str, value: str) -> bool:
+    return Suppression.objects.filter(
+        channel=channel, value_hash=address_hash(channel, value)
+    ).exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Contact-point consent
+
+
+def _user_or_none(user):
+    return user if user is not None and user.is_authenticated else None
+
+
+def _locked_or_created(queryset, create: Callable[[], models.Model]) -> tuple[models.Model, bool]:
+    """The row `queryset` matches, locked; else the one `create()` saves.
+
+    A concurrent insert of the same row makes ours fail on the unique constraint: we then
+    return theirs, so callers never see an IntegrityError and never make a second row.
+    """
+    locked = queryset.select_for_update().order_by("pk")  # no joins: FOR UPDATE needs none
+    existing = locked.first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            return create(), True
+    except IntegrityError:
+        existing = locked.first()
+        if existing is None:
+            raise  # another constraint failed: not a race
+        return existing, False
+
+
+def _check_topic(purpose: Purpose, topic: Topic | None) -> None:
+    if topic is not None and topic.purpose_id != purpose.pk:
+        raise field_error("topic", "This topic belongs to another purpose.")
+
+
+def _refuse_suppressed_opt_in(channel: str, value: str, status: str) -> None:
+    if status != Status.OPTED_IN:
+        return
+    suppressed = Suppression.objects.filter(
+        channel=channel, value_hash=normalized_address_hash(value)
+    ).exists()
+    if suppressed:
+        raise field_error("value", SUPPRESSED_MESSAGE, code="suppressed")
+
+
+def _evidence(record: ContactPointConsent) -> tuple:
+    return tuple(getattr(record, name) for name in EVIDENCE_FIELDS)
+
+
+def _validated(record: ContactPointConsent) -> ContactPointConsent:
+    """Field errors before anything is written (choices, lengths, IP address)."""
+    _check_topic(record.purpose, record.topic)
+    # Foreign keys are checked above or by the database; validating them here costs queries.
+    record.full_clean(
+        exclude=["purpose", "topic", "captured_by"],
+        validate_unique=False,
+        validate_constraints=False,
+    )
+    _refuse_suppressed_opt_in(record.channel, record.value, record.status)
+    return record
+
+
+def _save_audited(record: ContactPointConsent, **history) -> ContactPointConsent:
+    stamp(record, **history)
+    record.save()
+    return record
+
+
+@transaction.atomic
+def contact_point_consent_set(
+    *,
+    channel: str,
+    value: str,
+    purpose: Purpose,
+    topic: Topic | None = None,
+    status: str,
+    source: str,
+    reason: str = "",
+    reason_description: str = "",
+    requested_by: str = "",
+    user=None,
+    ip_address: str | None = None,
+    user_agent: str = "",
+    notice_version: str | None = None,
+    captured_at: datetime | None = None,
+    expires_at: datetime | None = None,
+) -> tuple[ContactPointConsent, bool, bool]:
+    """Record the status of an address for a purpose or topic: `(record, created, changed)`.
+
+    There is one record per (channel, value, purpose, topic); a change updates it and the
+    previous state stays in its history. The same status with the same evidence again changes
+    nothing and writes no history row (`captured_at` counts only when given). Opting in a
+    suppressed address is refused. `notice_version` defaults to the profile's.
+    """
+    wanted = _validated(
+        ContactPointConsent(
+            channel=channel,
+            value=normalize_address(channel, value),
+            purpose=purpose,
+            topic=topic,
+            status=status,
+            source=source,
+            reason=reason,
+            reason_description=reason_description,
+            requested_by=requested_by,
+            captured_by=_user_or_none(user),
+            captured_at=captured_at or timezone.now(),
+            ip_address=ip_address or None,
+            user_agent=user_agent,
+            notice_version=(
+                purpose.profile.notice_version if notice_version is None else notice_version
+            ),
+            expires_at=expires_at,
+        )
+    )
+    history = {"user": user, "source": source, "reason": reason or f"set to {status}"}
+    record, created = _locked_or_created(
+        ContactPointConsent.objects.filter(
+            channel=channel, value=wanted.value, purpose=purpose, topic=topic
+        ),
+        lambda: _save_audited(wanted, **history),
+    )
+    if created:
+        return record, True, True
+    if _evidence(record) == _evidence(wanted) and captured_at in (None, record.captured_at):
+        return record, False, False
+    for name in (*EVIDENCE_FIELDS, "captured_at"):
+        setattr(record, name, getattr(wanted, name))
+    _save_audited(record, **history)
+    return record, False, True
+
+
+def contact_point_consents_expire(
+    *, now: datetime | None = None, batch_size: int = BATCH_SIZE
+) -> int:
+    """The daily sweep: opt-ins whose `expires_at` has passed become `not_set` (source system).
+
+    Set-based and idempotent: each batch is one UPDATE and one history insert; rows locked by a
+    concurrent sweep are skipped, so each opt-in expires once.
+    """
+    now = now or timezone.now()
+    expired = 0
+    while batch_count := _expire_batch(now=now, batch_size=batch_size):
+        expired += batch_count
+    return expired
+
+
+@transaction.atomic
+def _expire_batch(*, now: datetime, batch_size: int) -> int:
+    batch = list(
+        ContactPointConsent.objects.due_for_expiry(now=now)
+        .select_for_update(skip_locked=True)
+        .order_by("pk")[:batch_size]
+    )
+    if not batch:
+        return 0
+    written_at = timezone.now()
+    changes = {**EXPIRED_STATE, "captured_at": written_at, "updated_at": written_at}
+    ContactPointConsent.objects.filter(pk__in=[record.pk for record in batch]).update(**changes)
+    for record in batch:
+        for name, value in changes.items():
+            setattr(record, name, value)
+    ContactPointConsent.history.bulk_history_create(
+        batch,
+        batch_size=batch_size,
+        update=True,
+        default_change_reason="expired",
+        default_date=written_at,
+        custom_historical_attrs=history_attrs(Source.SYSTEM),
+    )
+    return len(batch)
+
+
+# ---------------------------------------------------------------------------------------------
+# Suppressions
+
+
+def _suppress(
+    *, channel: str, value_hash: str, reason: str, user, source: str
+) -> tuple[Suppression, bool]:
+    def create() -> Suppression:
+        suppression = Suppression(
+            channel=channel, value_hash=value_hash, reason=reason, created_by=_user_or_none(user)
+        )
+        stamp(suppression, user=user, source=source, reason=reason or "suppressed")
+        suppression.save()
+        return suppression
+
+    return _locked_or_created(
+        Suppression.objects.filter(channel=channel, value_hash=value_hash), create
+    )
+
+
+@transaction.atomic
+def suppression_add(
+    *, channel: str, value: str, reason: str = "", user=None, source: str = Source.INTERNAL
+) -> tuple[Suppression, bool]:
+    """Suppress an address (idempotent): `(suppression, created)`. Only its hash is stored."""
+    return _suppress(
+        channel=channel,
+        value_hash=address_hash(channel, value),
+        reason=reason,
+        user=user,
+        source=source,
+    )
+
+
+@transaction.atomic
+def suppression_remove(
+    *, channel: str, value: str, user, reason: str, source: str = Source.INTERNAL
+) -> bool:
+    """Explicitly allow an erased address to be opted in again; False if it was not suppressed.
+
+    Needs `consent.unsuppress` and a reason: the deletion's history row (hash, who, why) is the
+    PII-free audit record.
+    """
+    if user is None or not user.has_perm("consent.unsuppress"):
+        raise PermissionDenied("Removing a suppression needs the consent.unsuppress permission.")
+    if not reason.strip():
+        raise field_error("reason", "Say why this address may be opted in again.", "required")
+    suppression = (
+        Suppression.objects.select_for_update()
+        .filter(channel=channel, value_hash=address_hash(channel, value))
+        .first()
+    )
+    if suppression is None:
+        return False
+    stamp(suppression, user=user, source=source, reason=reason)
+    suppression.delete()
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# Erasure (called by consent.services.subject_anonymize)
+
+# The contact-point channels a subject's address field is reachable on.
+SUBJECT_ADDRESS_CHANNELS = {"email": (Channel.EMAIL,), "phone": (Channel.SMS, Channel.VOICE)}
+
+
+def _stored_form(channel: str, value: str) -> str:
+    # A legacy address that no longer validates must not stop an erasure: fall back to the
+    # trimmed form (lower-cased for email, as contact points store it).
+    try:
+        return normalize_address(channel, value)
+    except ValidationError:
+        value = value.strip()
+        return value.lower() if channel == Channel.EMAIL else value
+
+
+def _still_used(field: str, value: str) -> bool:
+    """Does a non-anonymized lead or contact still hold this email / phone?"""
+    lookup = "with_email" if field == "email" else "with_phone"
+    return any(
+        getattr(model.objects.not_anonymized(), lookup)(value).exists() for model in (Lead, Contact)
+    )
+
+
+def _scrub_admin_log(record_ids: list[int]) -> None:
+    # The admin log keeps each changed record's __str__, which names the address.
+    LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(ContactPointConsent),
+        object_id__in=[str(pk) for pk in record_ids],
+    ).update(object_repr=ANONYMIZED_NAME, change_message="")
+
+
+def _erase_address(*, channel: str, value: str, user) -> tuple[int, int]:
+    """Delete an address's records and their history; an opt-out becomes a suppression first."""
+    records = ContactPointConsent.objects.for_address(channel, value)
+    statuses = dict(records.values_list("pk", "status"))
+    if not statuses:
+        return 0, 0
+    suppressed = False
+    if Status.OPTED_OUT in statuses.values():
+        _, suppressed = _suppress(
+            channel=channel,
+            value_hash=normalized_address_hash(value),
+            reason="owner erased after opting out",
+            user=user,
+            source=Source.INTERNAL,
+        )
+    records.delete()
+    # After the delete: simple-history has just written a deletion row naming the address too.
+    ContactPointConsent.history.filter(channel=channel, value=value).delete()
+    _scrub_admin_log(list(statuses))
+    return len(statuses), int(suppressed)
+
+
+def contact_points_erase_for(*, email: str | None, phone: str | None, user=None) -> dict[str, int]:
+    """Erase the contact-point consents of an anonymized subject's addresses (DESIGN §3.1).
+
+    Call it once the subject itself is anonymized. An address another non-anonymized lead or
+    contact still uses keeps its records. Otherwise its records and their history rows are
+    deleted, and where one was an opt-out a suppression (keyed hash only) is created first, so
+    a later import or form can never opt the address back in silently.
+    """
+    counts = Counter(
+        contact_point_consents_deleted=0, suppressions_added=0, contact_point_addresses_kept=0
+    )
+    for field, value in (("email", email), ("phone", phone)):
+        if not value:
+            continue
+        if _still_used(field, value):
+            counts["contact_point_addresses_kept"] += 1
+            continue
+        for channel in SUBJECT_ADDRESS_CHANNELS[field]:
+            deleted, suppressed = _erase_address(
+                channel=channel, value=_stored_form(channel, value), user=user
+            )
+            counts["contact_point_consents_deleted"] += deleted
+            counts["suppressions_added"] += suppressed
+    return dict(counts)

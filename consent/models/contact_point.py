@@ -1,0 +1,309 @@
+"""Contact-point consent (DESIGN §3.3): consent keyed by the address, not by the person.
+
+A compliance profile groups purposes (commercial / transactional / tracking), a purpose groups
+topics, and a ContactPointConsent records the status of one address for one purpose or topic.
+Suppressions hold only a keyed hash of an address whose owner was erased after opting out.
+"""
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from consent.models.data_consent import DataPolicy
+from subjects.audit import Source, audited_history
+from subjects.models import ConsentLevel
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "Email"
+    SMS = "sms", "SMS"
+    VOICE = "voice", "Voice"
+    CUSTOM = "custom", "Custom"
+
+
+# Commercial messages on these channels need an opt-in whatever the purpose's consent model.
+OPT_IN_CHANNELS = frozenset({Channel.SMS, Channel.VOICE, Channel.CUSTOM})
+ADDRESS_MAX_LENGTH = 254
+
+
+class ComplianceProfileQuerySet(models.QuerySet):
+    def default(self) -> "ComplianceProfile":
+        return self.get(is_default=True)
+
+
+class ComplianceProfile(models.Model):
+    class DoubleOptIn(models.TextChoices):
+        OFF = "off", "Off"
+        NEW_ONLY = "new_only", "Only for addresses new to the profile"
+        ALWAYS = "always", "Always"
+
+    class UnsubscribeScope(models.TextChoices):
+        TOPIC = "topic", "The message's topic"
+        PURPOSE = "purpose", "The message's purpose"
+        ALL_COMMERCIAL = "all_commercial", "Every commercial purpose"
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=50, unique=True)
+    is_default = models.BooleanField(default=False)
+    check_subject_consent = models.BooleanField(
+        default=True,
+        help_text="Also require the data subjects holding the address to pass the consent gate.",
+    )
+    double_opt_in = models.CharField(
+        max_length=8, choices=DoubleOptIn.choices, default=DoubleOptIn.OFF
+    )
+    unsubscribe_scope = models.CharField(
+        max_length=14, choices=UnsubscribeScope.choices, default=UnsubscribeScope.TOPIC
+    )
+    intro_text = models.TextField(blank=True, help_text="Shown above the preference center.")
+    footer_text = models.TextField(blank=True, help_text="Shown below the preference center.")
+    notice_url = models.URLField(blank=True)
+    notice_version = models.CharField(max_length=50, blank=True)
+    sender_name = models.CharField(max_length=200, blank=True)
+    data_policy = models.ForeignKey(
+        DataPolicy,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="compliance_profiles",
+        help_text="The data policy a customer's own opt-in is recorded under.",
+    )
+
+    objects = ComplianceProfileQuerySet.as_manager()
+    history = audited_history()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            # At most one default at the database level; the data migration creates it.
+            models.UniqueConstraint(
+                fields=["is_default"],
+                condition=Q(is_default=True),
+                name="complianceprofile_one_default",
+            ),
+            models.CheckConstraint(
+                condition=Q(double_opt_in__in=["off", "new_only", "always"]),
+                name="complianceprofile_doi_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(unsubscribe_scope__in=["topic", "purpose", "all_commercial"]),
+                name="complianceprofile_scope_valid",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Purpose(models.Model):
+    class Kind(models.TextChoices):
+        COMMERCIAL = "commercial", "Commercial"
+        TRANSACTIONAL = "transactional", "Transactional"
+        TRACKING = "tracking", "Tracking"
+
+    class ConsentModel(models.TextChoices):
+        RESTRICTIVE = "restrictive", "Restrictive (opt-in required)"
+        NON_RESTRICTIVE = "non_restrictive", "Non-restrictive (opt-out)"
+        DISABLED = "disabled", "Disabled (no check)"
+
+    profile = models.ForeignKey(
+        ComplianceProfile, on_delete=models.CASCADE, related_name="purposes"
+    )
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=13, choices=Kind.choices)
+    consent_model = models.CharField(
+        max_length=15, choices=ConsentModel.choices, default=ConsentModel.RESTRICTIVE
+    )
+    required_level = models.PositiveSmallIntegerField(
+        choices=ConsentLevel.choices, default=ConsentLevel.NONE, validators=[MaxValueValidator(5)]
+    )
+
+    history = audited_history()
+
+    class Meta:
+        ordering = ["profile_id", "name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["profile", "name"], name="purpose_profile_name_uniq"),
+            models.CheckConstraint(
+                condition=Q(kind__in=["commercial", "transactional", "tracking"]),
+                name="purpose_kind_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(consent_model__in=["restrictive", "non_restrictive", "disabled"]),
+                name="purpose_consent_model_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(required_level__gte=0, required_level__lte=5),
+                name="purpose_required_level_range",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.profile} – {self.name}" if self.profile_id else self.name
+
+    def requires_opt_in(self, channel: str) -> bool:
+        """DESIGN §3.4 rule 9: restrictive purposes, and commercial ones off the email channel."""
+        if self.consent_model == self.ConsentModel.RESTRICTIVE:
+            return True
+        return self.kind == self.Kind.COMMERCIAL and channel in OPT_IN_CHANNELS
+
+
+class Topic(models.Model):
+    purpose = models.ForeignKey(Purpose, on_delete=models.CASCADE, related_name="topics")
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    active = models.BooleanField(default=True)
+
+    history = audited_history()
+
+    class Meta:
+        ordering = ["purpose_id", "name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["purpose", "name"], name="topic_purpose_name_uniq"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class ContactPointConsentQuerySet(models.QuerySet):
+    def for_address(self, channel: str, value: str):
+        """`value` must already be normalized (see consent.contact_points.normalize_address)."""
+        return self.filter(channel=channel, value=value)
+
+    def due_for_expiry(self, *, now):
+        return self.filter(status=ContactPointConsent.Status.OPTED_IN, expires_at__lte=now)
+
+
+class ContactPointConsent(models.Model):
+    Channel = Channel
+
+    class Status(models.TextChoices):
+        OPTED_IN = "opted_in", "Opted in"
+        OPTED_OUT = "opted_out", "Opted out"
+        NOT_SET = "not_set", "Not set"
+
+    channel = models.CharField(max_length=6, choices=Channel.choices)
+    value = models.CharField(
+        max_length=ADDRESS_MAX_LENGTH, help_text="Normalized address (lower-cased email, E.164)."
+    )
+    purpose = models.ForeignKey(
+        Purpose, on_delete=models.PROTECT, related_name="contact_point_consents"
+    )
+    topic = models.ForeignKey(
+        Topic,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="contact_point_consents",
+        help_text="Empty for the purpose-level record.",
+    )
+    status = models.CharField(max_length=9, choices=Status.choices, default=Status.NOT_SET)
+    source = models.CharField(max_length=32, choices=Source.choices, default=Source.INTERNAL)
+    reason = models.CharField(max_length=200, blank=True)
+    reason_description = models.TextField(blank=True)
+    requested_by = models.CharField(
+        max_length=200, blank=True, help_text="Who asked, e.g. “customer by phone”."
+    )
+    captured_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="captured_contact_point_consents",
+        editable=False,
+    )
+    captured_at = models.DateTimeField(default=timezone.now)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.TextField(blank=True)
+    notice_version = models.CharField(max_length=50, blank=True)
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="An opt-in past this moment counts as not set."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ContactPointConsentQuerySet.as_manager()
+    history = audited_history(excluded_fields=["updated_at"])
+
+    class Meta:
+        ordering = ["channel", "value", "purpose_id", "topic_id", "id"]
+        permissions = [("check_consent", "Can run consent checks")]
+        constraints = [
+            # One record per (channel, value, purpose, topic). NULL topics never collide in a
+            # plain unique index (SQLite and PostgreSQL alike), hence two partial constraints.
+            models.UniqueConstraint(
+                fields=["channel", "value", "purpose"],
+                condition=Q(topic__isnull=True),
+                name="cpc_purpose_record_uniq",
+            ),
+            models.UniqueConstraint(
+                fields=["channel", "value", "purpose", "topic"],
+                condition=Q(topic__isnull=False),
+                name="cpc_topic_record_uniq",
+            ),
+            models.CheckConstraint(
+                condition=Q(channel__in=Channel.values), name="cpc_channel_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["opted_in", "opted_out", "not_set"]),
+                name="cpc_status_valid",
+            ),
+            models.CheckConstraint(condition=Q(source__in=Source.values), name="cpc_source_valid"),
+            models.CheckConstraint(condition=~Q(value=""), name="cpc_value_not_empty"),
+        ]
+        indexes = [
+            # Decision engine, timeline and erasure: every record of a set of addresses.
+            models.Index(fields=["channel", "value"], name="cpc_address_idx"),
+            # Daily expiry sweep: opt-ins whose expires_at has passed.
+            models.Index(
+                fields=["expires_at"],
+                name="cpc_optin_expiry_idx",
+                condition=Q(status="opted_in", expires_at__isnull=False),
+            ),
+        ]
+
+    def __str__(self):
+        scope = f"{self.purpose.name} / {self.topic.name}" if self.topic_id else self.purpose.name
+        return f"{self.channel} {self.value} – {scope}: {self.get_status_display()}"
+
+
+class Suppression(models.Model):
+    """An erased address that must never be opted in again: only a keyed hash is stored."""
+
+    Channel = Channel
+
+    channel = models.CharField(max_length=6, choices=Channel.choices)
+    value_hash = models.CharField(
+        max_length=64, help_text="HMAC-SHA256 (hex) of the normalized address."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    reason = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+
+    # The history keeps a PII-free record of every suppression and every explicit un-suppress.
+    history = audited_history()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("unsuppress", "Can remove a suppression (allow opt-in again)")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "value_hash"], name="suppression_channel_hash_uniq"
+            ),
+            models.CheckConstraint(
+                condition=Q(channel__in=Channel.values), name="suppression_channel_valid"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.channel} suppression {self.value_hash[:12]}…"

@@ -1,0 +1,169 @@
+"""The audience of a marketing list (DESIGN.md §3.5).
+
+members → their address for the channel → the decision of §3.4, evaluated set-based per chunk
+→ deduplicated by address → sendable recipients, plus every excluded member with its reason.
+
+Memory stays flat: members stream from a server-side cursor ordered by address, so members
+sharing an address arrive together and deduplication only remembers the previous address.
+"""
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+
+from django.core.exceptions import ValidationError
+from django.db.models import BooleanField, ExpressionWrapper, F, QuerySet
+from django.db.models.functions import Lower
+
+from consent.decision import SUBJECT_CHANNEL_FIELD, evaluate, gather_facts
+from consent.models import Channel, Purpose, Topic
+from marketing_lists.models import MarketingList
+from marketing_lists.services import marketing_list_members
+from subjects.models import Contact
+
+CHUNK_SIZE = 5000
+NO_ADDRESS = "no_address"
+INACTIVE = "inactive"
+
+
+@dataclass(frozen=True)
+class AudienceRow:
+    member_type: str
+    member_id: int
+    address: str | None
+    allowed: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class AudienceRequest:
+    marketing_list: MarketingList
+    channel: str
+    purpose: Purpose
+    topic: Topic | None = None
+
+
+def audience_request(
+    *, marketing_list: MarketingList, channel, purpose, topic=None, profile=None
+) -> AudienceRequest:
+    """Validated parameters: a field error for each bad one."""
+    errors = {}
+    if channel not in Channel.values:
+        errors["channel"] = f"Choose one of {', '.join(Channel.values)}."
+    purpose_obj = Purpose.objects.select_related("profile").filter(pk=_int(purpose)).first()
+    if purpose_obj is None:
+        errors["purpose"] = "Unknown purpose."
+    topic_obj = None
+    if topic not in (None, ""):
+        topic_obj = Topic.objects.filter(pk=_int(topic)).first()
+        if topic_obj is None or (purpose_obj and topic_obj.purpose_id != purpose_obj.pk):
+            errors["topic"] = "Unknown topic, or a topic of another purpose."
+    if profile not in (None, "") and purpose_obj and _int(profile) != purpose_obj.profile_id:
+        errors["profile"] = "The purpose belongs to another compliance profile."
+    if errors:
+        raise ValidationError(errors)
+    return AudienceRequest(marketing_list, channel, purpose_obj, topic_obj)
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _people(marketing_list: MarketingList) -> QuerySet:
+    """The people behind the members: an account list reaches the account's contacts."""
+    members = marketing_list_members(marketing_list)
+    if marketing_list.member_type == MarketingList.MemberType.ACCOUNT:
+        return Contact.objects.filter(account__in=members)
+    return members
+
+
+def _rows(request: AudienceRequest) -> Iterator[tuple]:
+    """(id, address key, active) per non-anonymized person, ordered by address."""
+    people = _people(request.marketing_list).not_anonymized()
+    address_field = SUBJECT_CHANNEL_FIELD.get(request.channel)
+    key = Lower("email") if address_field == "email" else F("phone") if address_field else None
+    is_active = ExpressionWrapper(people.ACTIVE, output_field=BooleanField())
+    if key is None:  # custom channels: subjects hold no such address
+        return (
+            (pk, None, True)
+            for pk in people.order_by("pk")
+            .values_list("pk", flat=True)
+            .iterator(chunk_size=CHUNK_SIZE)
+        )
+    rows = (
+        people.annotate(address_key=key, is_active=is_active)
+        .order_by(F("address_key").asc(nulls_last=True), "pk")
+        .values_list("pk", "address_key", "is_active")
+    )
+    return rows.iterator(chunk_size=CHUNK_SIZE)
+
+
+def audience_rows(request: AudienceRequest) -> Iterator[AudienceRow]:
+    """One row per sendable address and one per excluded member."""
+    member_type = (
+        "contact"
+        if request.marketing_list.member_type == "account"
+        else (request.marketing_list.member_type)
+    )
+    rows = _rows(request)
+    previous_sent = None
+    while chunk := list(islice(rows, CHUNK_SIZE)):
+        decisions = _decide_chunk(request, chunk)
+        for pk, address, active in chunk:
+            if address is None:
+                yield AudienceRow(member_type, pk, None, False, NO_ADDRESS)
+            elif not active:
+                yield AudienceRow(member_type, pk, address, False, INACTIVE)
+            else:
+                allowed, reason = decisions[address]
+                if not allowed:
+                    yield AudienceRow(member_type, pk, address, False, reason)
+                elif address != previous_sent:
+                    previous_sent = address
+                    yield AudienceRow(member_type, pk, address, True, reason)
+
+
+def _decide_chunk(request: AudienceRequest, chunk: list[tuple]) -> dict[str, tuple[bool, str]]:
+    values = {address for _, address, active in chunk if address is not None and active}
+    purpose_ids = {request.purpose.pk}
+    topic_ids = {request.topic.pk} if request.topic else set()
+    facts = gather_facts(
+        ((request.channel, value) for value in values),
+        purpose_ids=purpose_ids,
+        topic_ids=topic_ids,
+    )
+    decisions = {}
+    for value in values:
+        allowed, reason = evaluate(facts[(request.channel, value)], request.purpose, request.topic)
+        decisions[value] = (allowed, str(reason))
+    return decisions
+
+
+def audience_summary(rows: Iterable[AudienceRow]) -> dict:
+    """Counts: sendable recipients and excluded members per reason."""
+    excluded: Counter = Counter()
+    recipients = 0
+    for row in rows:
+        if row.allowed:
+            recipients += 1
+        else:
+            excluded[row.reason] += 1
+    return {"recipients": recipients, "excluded": dict(sorted(excluded.items()))}
+
+
+CSV_HEADER = ["member_type", "member_id", "address", "allowed", "reason"]
+
+
+def audience_csv_rows(request: AudienceRequest) -> Iterator[list]:
+    for row in audience_rows(request):
+        yield [
+            row.member_type,
+            row.member_id,
+            row.address or "",
+            str(row.allowed).lower(),
+            row.reason,
+        ]

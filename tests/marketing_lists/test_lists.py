@@ -1,0 +1,151 @@
+import pytest
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+
+from consent import services as consent_services
+from marketing_lists.models import MarketingList, MarketingListMember
+from marketing_lists.services import (
+    marketing_list_members,
+    marketing_list_members_change,
+    marketing_list_save,
+)
+from subjects.models import Account
+from subjects.services import account_save
+from tests import factories
+
+
+def dynamic(query, member_type="contact", **kwargs):
+    return marketing_list_save(
+        marketing_list=MarketingList(
+            name="Dynamic", list_type="dynamic", member_type=member_type, query=query, **kwargs
+        )
+    )
+
+
+def static(member_type="contact", **kwargs):
+    return marketing_list_save(
+        marketing_list=MarketingList(
+            name="Static", list_type="static", member_type=member_type, **kwargs
+        )
+    )
+
+
+@pytest.fixture
+def acme(db):
+    return account_save(account=Account(name="Acme"))
+
+
+def test_dynamic_list_evaluates_its_query_and_never_yields_anonymized(acme):
+    yes = factories.contact(account=acme)
+    factories.contact(account=acme, allow_bulk_email=False)
+    factories.contact()  # other account
+    gone = factories.contact(account=acme)
+    consent_services.subject_anonymize(subject=gone)
+
+    mlist = dynamic(f"account={acme.pk}&allow_bulk_email=true")
+
+    assert list(marketing_list_members(mlist)) == [yes]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("colour=blue", "colour"),
+        ("allow_bulk_email=perhaps", "allow_bulk_email"),
+        ("consent_level__gte=x", "consent_level__gte"),
+    ],
+)
+def test_dynamic_list_with_bad_query_is_refused_with_a_clear_error(db, query, field):
+    with pytest.raises(ValidationError) as excinfo:
+        dynamic(query)
+    assert field in " ".join(excinfo.value.message_dict["query"])
+    assert not MarketingList.objects.exists()
+
+
+def test_static_members_are_added_and_removed_with_history(db, admin_user):
+    mlist = static()
+    a, b = factories.contact(), factories.contact()
+    result = marketing_list_members_change(
+        marketing_list=mlist, add=[a.pk, b.pk, a.pk], user=admin_user
+    )
+    assert result == {"added": 2, "removed": 0}
+    assert set(marketing_list_members(mlist)) == {a, b}
+    assert marketing_list_members_change(marketing_list=mlist, add=[a.pk], remove=[b.pk]) == {
+        "added": 0,
+        "removed": 1,
+    }
+    assert list(marketing_list_members(mlist)) == [a]
+    history = MarketingListMember.history.filter(list_id=mlist.pk)
+    assert history.filter(history_type="+").count() == 2
+    assert history.filter(history_type="-", contact_id=b.pk).exists()
+    assert history.filter(history_type="+").first().history_user == admin_user
+
+
+def test_unknown_member_ids_are_refused_and_nothing_is_written(db):
+    mlist = static(member_type="lead")
+    contact = factories.contact()
+    with pytest.raises(ValidationError) as excinfo:
+        marketing_list_members_change(marketing_list=mlist, add=[contact.pk + 1000])
+    assert "add" in excinfo.value.message_dict
+    assert not MarketingListMember.objects.exists()
+
+
+def test_dynamic_list_members_cannot_be_edited_by_hand(db):
+    mlist = dynamic("allow_email=true")
+    with pytest.raises(ValidationError):
+        marketing_list_members_change(marketing_list=mlist, add=[factories.contact().pk])
+
+
+def test_dpo_list_views(db, policy):
+    not_processing = account_save(account=Account(name="Quiet", processes_data=False))
+    accounts = static(member_type="account")
+    marketing_list_members_change(marketing_list=accounts, add=[not_processing.pk])
+    without = static()
+    marketing_list_members_change(marketing_list=without, add=[factories.contact().pk])
+    with_consent = static()
+    consenting = factories.contact()
+    factories.consent(subject=consenting, policy_obj=policy)
+    marketing_list_members_change(marketing_list=with_consent, add=[consenting.pk])
+    leads = static(member_type="lead")
+    marketing_list_members_change(marketing_list=leads, add=[factories.lead().pk])
+    inactive = static(active=False)
+    dyn = dynamic("allow_email=true")
+
+    views = MarketingList.objects.all()
+    assert set(views.for_view("all")) == {accounts, without, with_consent, leads, dyn}
+    assert inactive not in views.for_view("all")
+    assert list(views.for_view("static_accounts_not_processing")) == [accounts]
+    assert list(views.for_view("static_contacts_without_consent")) == [without]
+    assert list(views.for_view("static_leads_without_consent")) == [leads]
+
+
+def test_admin_preview_and_view_filter(admin_user, client, acme):
+    factories.contact(account=acme, last_name="Previewed")
+    mlist = dynamic(f"account={acme.pk}")
+    client.force_login(admin_user)
+    page = client.get(reverse("admin:marketing_lists_marketinglist_change", args=[mlist.pk]))
+    assert "1 member(s)" in page.text
+    assert "Previewed" in page.text
+    listing = client.get(
+        reverse("admin:marketing_lists_marketinglist_changelist"),
+        {"view": "static_contacts_without_consent"},
+    )
+    assert listing.status_code == 200
+    assert "0 marketing lists" in listing.text or "Dynamic" not in listing.text
+
+
+def test_admin_rejects_a_bad_query_with_a_form_error(admin_user, client):
+    client.force_login(admin_user)
+    response = client.post(
+        reverse("admin:marketing_lists_marketinglist_add"),
+        {
+            "name": "Broken",
+            "list_type": "dynamic",
+            "member_type": "contact",
+            "query": "nonsense=1",
+            "active": "on",
+        },
+    )
+    assert response.status_code == 200
+    assert "Unknown filter parameter" in response.text
+    assert not MarketingList.objects.exists()
