@@ -73,13 +73,15 @@ class ServiceModelForm(forms.ModelForm):
         try:
             self.instance = self.apply(self.user)
         except ValidationError as exc:
-            self.add_service_errors(exc)
+            add_service_errors(self, exc)
 
-    def add_service_errors(self, exc: ValidationError) -> None:
-        errors = exc.error_dict if hasattr(exc, "error_dict") else {None: exc.error_list}
-        for field, messages in errors.items():
-            target = field if field in self.fields else None
-            self.add_error(target, ValidationError(messages))
+
+def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
+    """A service's ValidationError on a form: on the field it names, else on the form."""
+    errors = exc.error_dict if hasattr(exc, "error_dict") else {None: exc.error_list}
+    for field, messages in errors.items():
+        target = field if field in form.fields else None
+        form.add_error(target, ValidationError(messages))
 
 
 class ServiceAdminMixin:

@@ -20,9 +20,17 @@ from common.admin import (
     DataProtectionViewFilter,
     LargeTableAdminMixin,
     ServiceAdminMixin,
+    add_service_errors,
 )
 from consent import services, timeline
-from consent.forms import ContactForm, DataConsentAddForm, DataConsentChangeForm, LeadForm
+from consent.consent_center import subject_consent_center
+from consent.forms import (
+    ContactForm,
+    DataConsentAddForm,
+    DataConsentChangeForm,
+    LeadForm,
+    VerbalConsentForm,
+)
 from consent.models import ConsentLevelSubstatus, DataConsent, DataPolicy, ErasureRecord
 from subjects import services as subject_services
 from subjects.models import DERIVED_FIELDS, Contact, Lead
@@ -251,6 +259,11 @@ class SubjectAdmin(LargeTableAdminMixin, ServiceAdminMixin, SimpleHistoryAdmin):
                 name=f"{prefix}_lifecycle",
             ),
             path(
+                "<path:object_id>/verbal-consent/",
+                self.admin_site.admin_view(self.verbal_consent_view),
+                name=f"{prefix}_verbal_consent",
+            ),
+            path(
                 "<path:object_id>/timeline/",
                 self.admin_site.admin_view(self.timeline_view),
                 name=f"{prefix}_timeline",
@@ -276,6 +289,29 @@ class SubjectAdmin(LargeTableAdminMixin, ServiceAdminMixin, SimpleHistoryAdmin):
             "original": obj,
             "title": title,
         }
+
+    def has_verbal_consent_permission(self, request):
+        return request.user.has_perm("consent.add_contactpointconsent")
+
+    def verbal_consent_view(self, request, object_id):
+        obj = self._viewable_subject(request, object_id)
+        if not self.has_verbal_consent_permission(request) or obj.is_anonymized:
+            raise PermissionDenied
+        form = VerbalConsentForm(request.POST or None, subject=obj)
+        if request.method == "POST" and form.is_valid():
+            try:
+                form.record(request.user)
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                self.message_user(request, "Verbal consent recorded.", messages.SUCCESS)
+                opts = self.model._meta
+                return redirect(f"admin:{opts.app_label}_{opts.model_name}_change", obj.pk)
+        context = {
+            **self._page_context(request, obj, f"Record verbal consent: {obj}"),
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/subjects/verbal_consent.html", context)
 
     def timeline_view(self, request, object_id):
         obj = self._viewable_subject(request, object_id)
@@ -316,6 +352,11 @@ class SubjectAdmin(LargeTableAdminMixin, ServiceAdminMixin, SimpleHistoryAdmin):
             ]
             prefix = f"admin:{opts.app_label}_{opts.model_name}"
             extra_context["timeline_url"] = reverse(f"{prefix}_timeline", args=[obj.pk])
+            extra_context["consent_center"] = subject_consent_center(obj)
+            if self.has_verbal_consent_permission(request) and not obj.is_anonymized:
+                extra_context["verbal_consent_url"] = reverse(
+                    f"{prefix}_verbal_consent", args=[obj.pk]
+                )
             extra_context["access_report_url"] = reverse(f"{prefix}_access_report", args=[obj.pk])
             extra_context["add_consent_url"] = (
                 reverse("admin:consent_dataconsent_add") + f"?{opts.model_name}={obj.pk}"
@@ -569,3 +610,6 @@ class ErasureRecordAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+from consent import admin_contact_points  # noqa: E402,F401  (registers the contact-point admin)

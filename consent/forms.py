@@ -1,9 +1,11 @@
 from django import forms
-from django.core.exceptions import ValidationError
 
 from common.admin import ServiceModelForm
 from consent import services
-from consent.models import DataConsent
+from consent.consent_center import subject_addresses
+from consent.contact_points import contact_point_consent_set
+from consent.models import ContactPointConsent, DataConsent, Purpose, Topic
+from subjects.audit import Source
 from subjects.models import Contact, Lead
 from subjects.normalize import normalize_email, normalize_phone
 from subjects.services import editable_fields, subject_create
@@ -81,12 +83,49 @@ class DataConsentChangeForm(ServiceModelForm):
         )
 
 
-class SubjectActionForm(forms.Form):
-    """Confirmation of a lifecycle action on the subject page (POST only)."""
+class VerbalConsentForm(forms.Form):
+    """Consent given or withdrawn by phone, at the counter or at an event (DESIGN §3.7)."""
 
-    confirm = forms.BooleanField(required=True, initial=True, widget=forms.HiddenInput)
+    address = forms.ChoiceField(help_text="Which of the subject's addresses, on which channel.")
+    purpose = forms.ModelChoiceField(Purpose.objects.select_related("profile"))
+    topic = forms.ModelChoiceField(
+        Topic.objects.filter(active=True), required=False, help_text="Empty: the whole purpose."
+    )
+    status = forms.ChoiceField(
+        choices=[
+            (ContactPointConsent.Status.OPTED_IN, "Opted in"),
+            (ContactPointConsent.Status.OPTED_OUT, "Opted out"),
+        ]
+    )
+    requested_by = forms.CharField(max_length=200, help_text='Who asked, e.g. "customer by phone".')
+    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
+
+    def __init__(self, *args, subject, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["address"].choices = [
+            (f"{channel}|{value}", f"{channel}: {value}")
+            for channel, value in subject_addresses(subject)
+        ]
 
     def clean(self):
-        if not self.cleaned_data.get("confirm"):
-            raise ValidationError("Please confirm.")
-        return self.cleaned_data
+        data = super().clean()
+        topic, purpose = data.get("topic"), data.get("purpose")
+        if topic and purpose and topic.purpose_id != purpose.pk:
+            self.add_error("topic", "This topic belongs to another purpose.")
+        return data
+
+    def record(self, user):
+        data = self.cleaned_data
+        channel, value = data["address"].split("|", 1)
+        return contact_point_consent_set(
+            channel=channel,
+            value=value,
+            purpose=data["purpose"],
+            topic=data["topic"],
+            status=data["status"],
+            source=Source.VERBAL,
+            reason=data["note"][:200],
+            reason_description=data["note"],
+            requested_by=data["requested_by"],
+            user=user,
+        )

@@ -10,6 +10,8 @@ SERVICE_DESK = "Service desk"
 
 ROLE_PERMISSIONS = {
     DPO: [
+        "marketing_lists.view_marketinglist",
+        "marketing_lists.view_marketinglistmember",
         "subjects.view_account",
         "subjects.add_account",
         "subjects.change_account",
@@ -68,6 +70,15 @@ ROLE_PERMISSIONS = {
         "consent.add_topic",
         "consent.change_topic",
         "consent.view_contactpointconsent",
+        "consent.add_contactpointconsent",  # record verbal consent
+        "consent.change_contactpointconsent",
+        "marketing_lists.view_marketinglist",
+        "marketing_lists.add_marketinglist",
+        "marketing_lists.change_marketinglist",
+        "marketing_lists.delete_marketinglist",
+        "marketing_lists.view_marketinglistmember",
+        "marketing_lists.add_marketinglistmember",
+        "marketing_lists.delete_marketinglistmember",
         "consent.check_consent",
     ],
     SERVICE_DESK: [
@@ -113,3 +124,8 @@ def sync_roles(apps, schema_editor=None) -> None:
             ).first()
             if permission is not None:
                 group.permissions.add(permission)
+
+
+def sync_roles_after_migrate(sender, apps, **kwargs) -> None:
+    if sender.name == "consent":
+        sync_roles(apps)

@@ -9,9 +9,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Q, QuerySet
 
-from consent.models import DataConsent
+from consent.consent_center import subject_addresses
+from consent.models import ContactPointConsent, DataConsent, Purpose, Topic
 from subjects.models import Subject
 
 SKIPPED_FIELDS = {"id", "updated_at", "created_at"}
@@ -92,6 +93,9 @@ def subject_history_streams(*, subject: Subject, user) -> Iterable[Iterator[Time
         object_type="data_consent",
         label=lambda row: f"data consent #{row.id}",
     )
+    rows = contact_point_history(subject=subject)
+    if rows is not None:
+        yield _entries(rows, object_type="contact_point_consent", label=_contact_point_labeler())
 
 
 def subject_timeline(*, subject: Subject, user) -> list[TimelineEntry]:
@@ -130,5 +134,51 @@ def subject_access_report(*, subject: Subject, user) -> dict:
             }
             for consent in consents
         ],
+        "contact_point_consents": [
+            {
+                **_model_dict(record),
+                "purpose_name": record.purpose.name,
+                "topic_name": record.topic.name if record.topic else None,
+            }
+            for record in _contact_point_records(subject)
+        ],
         "timeline": [entry.as_dict() for entry in subject_timeline(subject=subject, user=user)],
     }
+
+
+def _address_match(subject: Subject) -> Q | None:
+    """Contact-point rows of the subject's current addresses; None when it has none."""
+    match = None
+    for channel, value in subject_addresses(subject):
+        address = Q(channel=channel, value=value)
+        match = address if match is None else match | address
+    return match
+
+
+def contact_point_history(*, subject: Subject) -> QuerySet | None:
+    match = _address_match(subject)
+    return None if match is None else ContactPointConsent.history.filter(match)
+
+
+def _contact_point_labeler():
+    purposes = dict(Purpose.objects.values_list("pk", "name"))
+    topics = dict(Topic.objects.values_list("pk", "name"))
+
+    def label(row) -> str:
+        what = purposes.get(row.purpose_id, f"purpose #{row.purpose_id}")
+        if row.topic_id:
+            what += f" / {topics.get(row.topic_id, f'topic #{row.topic_id}')}"
+        return f"{row.channel} {row.value}: {what}"
+
+    return label
+
+
+def _contact_point_records(subject: Subject) -> QuerySet:
+    match = _address_match(subject)
+    if match is None:
+        return ContactPointConsent.objects.none()
+    return (
+        ContactPointConsent.objects.filter(match)
+        .select_related("purpose", "topic")
+        .order_by("channel", "purpose_id", "topic_id")
+    )

@@ -1,11 +1,17 @@
 from django.core.management.base import BaseCommand
 
+from consent.contact_points import contact_point_consents_expire
 from consent.services import data_consents_expire
 
 
 class Command(BaseCommand):
-    help = "Expire active data consents whose valid_until has passed (the daily sweep)."
+    help = (
+        "The daily sweep: expire data consents past valid_until and contact-point opt-ins past "
+        "expires_at. Idempotent."
+    )
 
     def handle(self, *args, **options):
         count = data_consents_expire()
         self.stdout.write(f"Expired {count} data consent(s).")
+        count = contact_point_consents_expire()
+        self.stdout.write(f"Expired {count} contact-point opt-in(s).")
