@@ -5,24 +5,21 @@ Serializers validate the shape of the input; every write is one call to a servic
 Errors: see common.api (400 per field, 409 when the object's state forbids the change).
 """
 
-from datetime import timedelta
-
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db import transaction
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from common.api import Conflict, IdRelatedField, ModelSerializer
+from common.api import IdRelatedField, ModelSerializer
 from consent import services
 from consent.filters import DataConsentFilterSet, DataPolicyFilterSet
 from consent.models import DataConsent, DataPolicy, ErasureRecord
+from consent.models.data_consent import MAX_VALIDITY_DAYS
 from consent.timeline import subject_access_report, subject_timeline
 from subjects import services as subject_services
-from subjects.audit import Source, stamp
+from subjects.audit import Source
 from subjects.filters import ContactFilterSet, LeadFilterSet
 from subjects.models import DERIVED_FIELDS, PREFERENCE_FIELDS, Contact, Lead
 from subjects.services import SubjectReadOnlyError, subject_create
@@ -30,8 +27,6 @@ from subjects.services import SubjectReadOnlyError, subject_create
 CHANGE = "%(app_label)s.change_%(model_name)s"
 # Service errors that mean "not in the current state of the object" answer 409, not 400.
 STATE_CONFLICT_CODES = frozenset({"invalid_state", "expired", "anonymized"})
-# Far enough for any real policy; keeps `given_at + validity_days` inside the calendar.
-MAX_VALIDITY_DAYS = 100 * 366
 
 
 def _user(serializer):
@@ -144,13 +139,18 @@ class SubjectViewSet(
     conflict_errors = (SubjectReadOnlyError,)
     conflict_codes = STATE_CONFLICT_CODES
 
-    def lifecycle(self, run):
+    def lifecycle(self, service):
         """Run one lifecycle service on the subject and answer with its new state."""
-        subject = run(self.get_object(), self.request.user)
+        subject = self.get_object()
+        subject = service(
+            **{subject.subject_type: subject}, user=self.request.user, source=Source.API
+        )
         return Response(self.get_serializer(subject).data)
 
     def anonymize_subject(self):
-        record = services.subject_anonymize(subject=self.get_object(), user=self.request.user)
+        record = services.subject_anonymize(
+            subject=self.get_object(), user=self.request.user, source=Source.API
+        )
         return Response(ErasureRecordSerializer(record).data)
 
     @extend_schema(request=None, responses=TimelineEntrySerializer(many=True))
@@ -188,7 +188,7 @@ class LeadViewSet(SubjectViewSet):
         body = QualifySerializer(data=request.data)
         body.is_valid(raise_exception=True)
         contact = services.lead_qualify(
-            lead=lead, convert=body.validated_data["convert"], user=request.user
+            lead=lead, convert=body.validated_data["convert"], user=request.user, source=Source.API
         )
         return Response({"contact": contact.pk if contact else None})
 
@@ -196,17 +196,13 @@ class LeadViewSet(SubjectViewSet):
     @action(detail=True, methods=["post"])
     def disqualify(self, request, pk=None):
         """Disqualify an open lead (it becomes read-only until reactivated)."""
-        return self.lifecycle(
-            lambda lead, user: subject_services.lead_disqualify(lead=lead, user=user)
-        )
+        return self.lifecycle(subject_services.lead_disqualify)
 
     @extend_schema(request=None, responses=LeadSerializer)
     @action(detail=True, methods=["post"])
     def reactivate(self, request, pk=None):
         """Reopen a qualified or disqualified lead."""
-        return self.lifecycle(
-            lambda lead, user: subject_services.lead_reactivate(lead=lead, user=user)
-        )
+        return self.lifecycle(subject_services.lead_reactivate)
 
     @extend_schema(request=None, responses=ErasureRecordSerializer)
     @action(detail=True, methods=["post"])
@@ -231,17 +227,13 @@ class ContactViewSet(SubjectViewSet):
     @action(detail=True, methods=["post"])
     def deactivate(self, request, pk=None):
         """Deactivate a contact (read-only; its consents still expire on their date)."""
-        return self.lifecycle(
-            lambda contact, user: subject_services.contact_deactivate(contact=contact, user=user)
-        )
+        return self.lifecycle(subject_services.contact_deactivate)
 
     @extend_schema(request=None, responses=ContactSerializer)
     @action(detail=True, methods=["post"])
     def reactivate(self, request, pk=None):
         """Reactivate an inactive contact."""
-        return self.lifecycle(
-            lambda contact, user: subject_services.contact_reactivate(contact=contact, user=user)
-        )
+        return self.lifecycle(subject_services.contact_reactivate)
 
     @extend_schema(request=None, responses=ErasureRecordSerializer)
     @action(detail=True, methods=["post"])
@@ -279,11 +271,7 @@ class DataPolicySerializer(ModelSerializer):
     def _save(self, policy, validated_data):
         for name, value in validated_data.items():
             setattr(policy, name, value)
-        policy.full_clean()
-        reason = "created" if policy.pk is None else "edited"
-        stamp(policy, user=_user(self), source=Source.API, reason=reason)
-        policy.save()
-        return policy
+        return services.data_policy_save(policy=policy, user=_user(self), source=Source.API)
 
 
 @extend_schema_view(
@@ -300,15 +288,10 @@ class DataPolicyViewSet(viewsets.ModelViewSet):
     serializer_class = DataPolicySerializer
     filterset_class = DataPolicyFilterSet
 
-    @transaction.atomic
+    conflict_codes = STATE_CONFLICT_CODES
+
     def perform_destroy(self, instance):
-        if instance.consents.exists():
-            raise Conflict(
-                "Data consents were given under this policy, so it cannot be deleted; "
-                "set active to false instead."
-            )
-        stamp(instance, user=self.request.user, source=Source.API, reason="deleted")
-        instance.delete()
+        services.data_policy_delete(policy=instance, user=self.request.user, source=Source.API)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -377,12 +360,6 @@ class DataConsentSerializer(ModelSerializer):
             "source": {"default": Source.API},
             "valid_until": {"help_text": "Defaults to given_at + the policy's validity_days."},
         }
-
-    def validate_given_at(self, value):
-        # Evidence of consent cannot come from the future (a day of clock skew is tolerated).
-        if value > timezone.now() + timedelta(days=1):
-            raise serializers.ValidationError("A consent cannot be given in the future.")
-        return value
 
     def create(self, validated_data):
         return services.data_consent_create(**validated_data, user=_user(self))

@@ -110,9 +110,11 @@ def sync_roles(apps, schema_editor=None) -> None:
     from django.contrib.auth.management import create_permissions
 
     for app_config in apps.get_app_configs():
-        app_config.models_module = True
+        # Migration state apps have no models module; create_permissions needs one set.
+        models_module = app_config.models_module
+        app_config.models_module = models_module or True
         create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
+        app_config.models_module = models_module
     group_model = apps.get_model("auth", "Group")
     permission_model = apps.get_model("auth", "Permission")
     for role, names in ROLE_PERMISSIONS.items():
@@ -126,6 +128,8 @@ def sync_roles(apps, schema_editor=None) -> None:
                 group.permissions.add(permission)
 
 
-def sync_roles_after_migrate(sender, apps, **kwargs) -> None:
+def sync_roles_after_migrate(sender, apps=None, **kwargs) -> None:
+    from django.apps import apps as global_apps
+
     if sender.name == "consent":
-        sync_roles(apps)
+        sync_roles(apps or global_apps)

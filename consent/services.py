@@ -5,7 +5,7 @@ with user, source and reason for each row it changes — bulk paths included.
 """
 
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -28,6 +28,7 @@ CONSENT_EDITABLE_FIELDS = (
 )
 CONFIDENTIAL_OWNER_REQUIRED = "A confidential consent needs a specific owner user or team."
 BATCH_SIZE = 1000
+GIVEN_AT_CLOCK_SKEW = timedelta(days=1)  # evidence cannot come from the future
 REDACTED = "[redacted on anonymization]"
 # Reasons the services write themselves; any other reason is free text and may hold PII.
 SERVICE_REASONS = ("consent given", "edited", "cancelled", "reactivated", "expired", "anonymized")
@@ -131,12 +132,16 @@ def subject_update(
 
 
 @transaction.atomic
-def lead_qualify(*, lead: Lead, convert: bool = False, user=None) -> Contact | None:
+def lead_qualify(
+    *, lead: Lead, convert: bool = False, user=None, source: str = Source.INTERNAL
+) -> Contact | None:
     """Qualify a lead; with `convert`, create its contact and link the active consents to it."""
     lead = Lead.objects.select_for_update().get(pk=lead.pk)
     subject_services.ensure_writable(lead)
-    contact = subject_services.contact_from_lead(lead=lead, user=user) if convert else None
-    subject_services.lead_mark_qualified(lead=lead, contact=contact, user=user)
+    contact = (
+        subject_services.contact_from_lead(lead=lead, user=user, source=source) if convert else None
+    )
+    subject_services.lead_mark_qualified(lead=lead, contact=contact, user=user, source=source)
     if contact is not None:
         consents = list(DataConsent.objects.filter(lead=lead, state=DataConsent.State.ACTIVE))
         for consent in consents:
@@ -144,7 +149,7 @@ def lead_qualify(*, lead: Lead, convert: bool = False, user=None) -> Contact | N
             stamp(
                 consent,
                 user=user,
-                source=Source.INTERNAL,
+                source=source,
                 reason=f"linked to contact {contact.pk} on conversion of lead {lead.pk}",
             )
             consent.save()
@@ -152,7 +157,7 @@ def lead_qualify(*, lead: Lead, convert: bool = False, user=None) -> Contact | N
             model=Contact,
             ids=[contact.pk],
             user=user,
-            source=Source.INTERNAL,
+            source=source,
             reason=f"converted from lead {lead.pk}",
         )
         contact.refresh_from_db()
@@ -160,7 +165,9 @@ def lead_qualify(*, lead: Lead, convert: bool = False, user=None) -> Contact | N
 
 
 @transaction.atomic
-def subject_anonymize(*, subject: Subject, user=None) -> ErasureRecord:
+def subject_anonymize(
+    *, subject: Subject, user=None, source: str = Source.INTERNAL
+) -> ErasureRecord:
     """Irreversibly erase a subject's PII (GDPR Art. 17), keeping a PII-free erasure record."""
     model = type(subject)
     subject = model.objects.select_for_update().get(pk=subject.pk)
@@ -173,7 +180,7 @@ def subject_anonymize(*, subject: Subject, user=None) -> ErasureRecord:
     scrubbed_ids = []
     for consent in DataConsent.objects.filter(**{field: subject}).select_related(other):
         other_subject = getattr(consent, other)
-        stamp(consent, user=user, source=Source.INTERNAL, reason="anonymized")
+        stamp(consent, user=user, source=source, reason="anonymized")
         if other_subject is not None and not other_subject.is_anonymized:
             # The consent is also the other subject's (after a conversion): keep it for them.
             setattr(consent, field, None)
@@ -190,10 +197,8 @@ def subject_anonymize(*, subject: Subject, user=None) -> ErasureRecord:
     DataConsent.history.filter(id__in=scrubbed_ids).exclude(
         history_change_reason__in=SERVICE_REASONS
     ).update(history_change_reason=REDACTED)
-    subject_services.subject_scrub(subject=subject, user=user)
-    subjects_refresh(
-        model=model, ids=[subject.pk], user=user, source=Source.INTERNAL, reason="anonymized"
-    )
+    subject_services.subject_scrub(subject=subject, user=user, source=source)
+    subjects_refresh(model=model, ids=[subject.pk], user=user, source=source, reason="anonymized")
     contact_point_counts = contact_points_erase_for(email=email, phone=phone, user=user)
     return ErasureRecord.objects.create(
         subject_type=field,
@@ -205,6 +210,31 @@ def subject_anonymize(*, subject: Subject, user=None) -> ErasureRecord:
             **contact_point_counts,
         },
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Data policies
+
+
+@transaction.atomic
+def data_policy_save(*, policy: DataPolicy, user=None, source: str = Source.INTERNAL) -> DataPolicy:
+    """Create or edit a policy. Existing consents keep the level they were given at."""
+    policy.full_clean()
+    stamp(policy, user=user, source=source, reason="edited" if policy.pk else "created")
+    policy.save()
+    return policy
+
+
+@transaction.atomic
+def data_policy_delete(*, policy: DataPolicy, user=None, source: str = Source.INTERNAL) -> None:
+    if policy.consents.exists():
+        raise ValidationError(
+            "Data consents were given under this policy, so it cannot be deleted; "
+            "set active to false instead.",
+            code="invalid_state",
+        )
+    stamp(policy, user=user, source=source, reason="deleted")
+    policy.delete()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,6 +280,8 @@ def data_consent_create(
     if not policy.active:
         raise ValidationError({"policy": "This data policy is no longer active."})
     given_at = given_at or timezone.now()
+    if given_at > timezone.now() + GIVEN_AT_CLOCK_SKEW:
+        raise ValidationError({"given_at": "A consent cannot be given in the future."})
     captured_by = user if user and user.is_authenticated else None
     consent = DataConsent(
         lead=lead,
@@ -285,7 +317,9 @@ def data_consent_update(
     if unknown:
         raise ValidationError(dict.fromkeys(sorted(unknown), "This field cannot be changed."))
     if consent.status_reason in (DataConsent.Reason.EXPIRED, DataConsent.Reason.ANONYMIZED):
-        raise ValidationError(f"An {consent.status_reason} consent can no longer be changed.")
+        raise ValidationError(
+            f"An {consent.status_reason} consent can no longer be changed.", code="invalid_state"
+        )
     becoming_confidential = data.get("confidential") and not consent.confidential
     for name, value in data.items():
         setattr(consent, name, value)

@@ -1,14 +1,13 @@
 """REST API for accounts (leads and contacts live in consent.api: their writes touch consents)."""
 
-from django.db import transaction
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import viewsets
 
-from common.api import Conflict, ModelSerializer
-from subjects.audit import Source, stamp
+from common.api import ModelSerializer
+from subjects.audit import Source
 from subjects.filters import AccountFilterSet
 from subjects.models import Account
-from subjects.services import account_save
+from subjects.services import account_delete, account_save
 
 
 class AccountSerializer(ModelSerializer):
@@ -44,9 +43,7 @@ class AccountViewSet(viewsets.ModelViewSet):
     serializer_class = AccountSerializer
     filterset_class = AccountFilterSet
 
-    @transaction.atomic
+    conflict_codes = frozenset({"invalid_state"})
+
     def perform_destroy(self, instance):
-        if instance.contacts.exists():
-            raise Conflict("This account still has contacts and cannot be deleted.")
-        stamp(instance, user=self.request.user, source=Source.API, reason="deleted")
-        instance.delete()
+        account_delete(account=instance, user=self.request.user, source=Source.API)

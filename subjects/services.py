@@ -145,7 +145,27 @@ def account_save(*, account: Account, user=None, source: str = Source.INTERNAL) 
     return account
 
 
-def _transition(subject: Subject, *, field: str, allowed_from: set, to: str, user, reason: str):
+@transaction.atomic
+def account_delete(*, account: Account, user=None, source: str = Source.INTERNAL) -> None:
+    """Delete an account no contact belongs to (it is not a person; its history stays)."""
+    if account.contacts.exists():
+        raise ValidationError(
+            "This account still has contacts and cannot be deleted.", code="invalid_state"
+        )
+    stamp(account, user=user, source=source, reason="deleted")
+    account.delete()
+
+
+def _transition(
+    subject: Subject,
+    *,
+    field: str,
+    allowed_from: set,
+    to: str,
+    user,
+    reason: str,
+    source: str = Source.INTERNAL,
+):
     if subject.is_anonymized:
         raise SubjectReadOnlyError("This subject is anonymized and can never be changed.")
     current = getattr(subject, field)
@@ -154,60 +174,66 @@ def _transition(subject: Subject, *, field: str, allowed_from: set, to: str, use
             f"Cannot {reason} a {subject.subject_type} that is {current}.", code="invalid_state"
         )
     setattr(subject, field, to)
-    stamp(subject, user=user, source=Source.INTERNAL, reason=reason)
+    stamp(subject, user=user, source=source, reason=reason)
     subject.save()
     return subject
 
 
 @transaction.atomic
-def lead_disqualify(*, lead: Lead, user=None) -> Lead:
+def lead_disqualify(*, lead: Lead, user=None, source: str = Source.INTERNAL) -> Lead:
     return _transition(
         lead,
         field="status",
         allowed_from={Lead.Status.OPEN},
         to=Lead.Status.DISQUALIFIED,
         user=user,
+        source=source,
         reason="disqualify",
     )
 
 
 @transaction.atomic
-def lead_reactivate(*, lead: Lead, user=None) -> Lead:
+def lead_reactivate(*, lead: Lead, user=None, source: str = Source.INTERNAL) -> Lead:
     return _transition(
         lead,
         field="status",
         allowed_from={Lead.Status.QUALIFIED, Lead.Status.DISQUALIFIED},
         to=Lead.Status.OPEN,
         user=user,
+        source=source,
         reason="reactivate",
     )
 
 
 @transaction.atomic
-def contact_deactivate(*, contact: Contact, user=None) -> Contact:
+def contact_deactivate(*, contact: Contact, user=None, source: str = Source.INTERNAL) -> Contact:
     return _transition(
         contact,
         field="state",
         allowed_from={Contact.State.ACTIVE},
         to=Contact.State.INACTIVE,
         user=user,
+        source=source,
         reason="deactivate",
     )
 
 
 @transaction.atomic
-def contact_reactivate(*, contact: Contact, user=None) -> Contact:
+def contact_reactivate(*, contact: Contact, user=None, source: str = Source.INTERNAL) -> Contact:
     return _transition(
         contact,
         field="state",
         allowed_from={Contact.State.INACTIVE},
         to=Contact.State.ACTIVE,
         user=user,
+        source=source,
         reason="reactivate",
     )
 
 
-def lead_mark_qualified(*, lead: Lead, contact: Contact | None, user=None) -> Lead:
+def lead_mark_qualified(
+    *, lead: Lead, contact: Contact | None, user=None, source: str = Source.INTERNAL
+) -> Lead:
     """The lead's own half of qualification (consent.services.lead_qualify links consents)."""
     lead.converted_contact = contact or lead.converted_contact
     return _transition(
@@ -216,11 +242,12 @@ def lead_mark_qualified(*, lead: Lead, contact: Contact | None, user=None) -> Le
         allowed_from={Lead.Status.OPEN},
         to=Lead.Status.QUALIFIED,
         user=user,
+        source=source,
         reason="qualify and convert" if contact else "qualify",
     )
 
 
-def contact_from_lead(*, lead: Lead, user=None) -> Contact:
+def contact_from_lead(*, lead: Lead, user=None, source: str = Source.INTERNAL) -> Contact:
     contact = Contact(
         first_name=lead.first_name,
         last_name=lead.last_name,
@@ -231,12 +258,12 @@ def contact_from_lead(*, lead: Lead, user=None) -> Contact:
         inherent_basis_note=lead.inherent_basis_note,
         **{name: getattr(lead, name) for name in PREFERENCE_FIELDS},
     )
-    stamp(contact, user=user, source=Source.INTERNAL, reason=f"converted from lead {lead.pk}")
+    stamp(contact, user=user, source=source, reason=f"converted from lead {lead.pk}")
     contact.save()
     return contact
 
 
-def subject_scrub(*, subject: Subject, user=None) -> None:
+def subject_scrub(*, subject: Subject, user=None, source: str = Source.INTERNAL) -> None:
     """Remove the subject's PII from its row, its history rows and the admin log (Art. 17)."""
     scrubbed = {
         "first_name": ANONYMIZED_NAME,
@@ -249,7 +276,7 @@ def subject_scrub(*, subject: Subject, user=None) -> None:
     for name, value in scrubbed.items():
         setattr(subject, name, value)
     subject.anonymized_at = timezone.now()
-    stamp(subject, user=user, source=Source.INTERNAL, reason="anonymized")
+    stamp(subject, user=user, source=source, reason="anonymized")
     subject.save()
     type(subject).history.filter(id=subject.pk).update(**scrubbed)
     LogEntry.objects.filter(

@@ -88,7 +88,7 @@ def test_database_refuses_values_outside_the_choices(purpose, field, value):
     "role, granted, refused",
     [
         (DPO, ["unsuppress", "check_consent", "delete_topic"], ["delete_contactpointconsent"]),
-        (MARKETING, ["view_contactpointconsent", "change_topic"], ["add_contactpointconsent"]),
+        (MARKETING, ["add_contactpointconsent", "change_topic"], ["add_suppression"]),
         (SERVICE_DESK, ["add_contactpointconsent", "change_contactpointconsent"], ["add_topic"]),
     ],
 )
