@@ -111,7 +111,7 @@ def sync_roles(apps, schema_editor=None) -> None:
 
     for app_config in apps.get_app_configs():
         # Migration state apps have no models module; create_permissions needs one set.
-        models_module = app_config.models_module
+        models_module = getattr(app_config, "models_module", None)
         app_config.models_module = models_module or True
         create_permissions(app_config, apps=apps, verbosity=0)
         app_config.models_module = models_module
