@@ -46,7 +46,6 @@ class MemberInline(admin.TabularInline):
     model = MarketingListMember
     extra = 1
     raw_id_fields = ["account", "contact", "lead"]
-    fields = ["account", "contact", "lead", "added_at"]
     readonly_fields = ["added_at"]
 
     def get_fields(self, request, obj=None):
@@ -121,9 +120,6 @@ class MarketingListAdmin(ServiceAdminMixin, SimpleHistoryAdmin):
         fields = list(MarketingListForm._meta.fields)
         return [*fields, "member_preview"] if obj else fields
 
-    def has_delete_permission(self, request, obj=None):
-        return super().has_delete_permission(request, obj)
-
     @admin.display(description="Members (preview)")
     def member_preview(self, obj):
         try:
@@ -151,6 +147,8 @@ class MarketingListAdmin(ServiceAdminMixin, SimpleHistoryAdmin):
         services.marketing_list_members_change(
             marketing_list=form.instance, add=add, remove=remove, user=request.user
         )
+        # The admin log's change message reads these; the member history has the details.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
 
 def _csv_response(audience_request, filename: str) -> StreamingHttpResponse:

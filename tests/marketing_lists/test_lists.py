@@ -149,3 +149,41 @@ def test_admin_rejects_a_bad_query_with_a_form_error(admin_user, client):
     assert response.status_code == 200
     assert "Unknown filter parameter" in response.text
     assert not MarketingList.objects.exists()
+
+
+def test_admin_inline_adds_and_removes_static_members_through_the_service(admin_user, client):
+    mlist = static()
+    kept, dropped, added = factories.contact(), factories.contact(), factories.contact()
+    marketing_list_members_change(marketing_list=mlist, add=[kept.pk, dropped.pk])
+    members = {m.contact_id: m for m in MarketingListMember.objects.filter(list=mlist)}
+    client.force_login(admin_user)
+    prefix = "members"
+    data = {
+        "name": "Static",
+        "list_type": "static",
+        "member_type": "contact",
+        "query": "",
+        "active": "on",
+        f"{prefix}-TOTAL_FORMS": "3",
+        f"{prefix}-INITIAL_FORMS": "2",
+        f"{prefix}-MIN_NUM_FORMS": "0",
+        f"{prefix}-MAX_NUM_FORMS": "1000",
+        f"{prefix}-0-id": members[kept.pk].pk,
+        f"{prefix}-0-list": mlist.pk,
+        f"{prefix}-0-contact": kept.pk,
+        f"{prefix}-1-id": members[dropped.pk].pk,
+        f"{prefix}-1-list": mlist.pk,
+        f"{prefix}-1-contact": dropped.pk,
+        f"{prefix}-1-DELETE": "on",
+        f"{prefix}-2-list": mlist.pk,
+        f"{prefix}-2-contact": added.pk,
+    }
+    response = client.post(
+        reverse("admin:marketing_lists_marketinglist_change", args=[mlist.pk]), data
+    )
+    assert response.status_code == 302, response.text[:2000]
+    assert set(marketing_list_members(mlist)) == {kept, added}
+    assert MarketingListMember.history.filter(history_type="-", contact_id=dropped.pk).exists()
+    assert MarketingListMember.history.filter(
+        history_type="+", contact_id=added.pk, history_user=admin_user
+    ).exists()
