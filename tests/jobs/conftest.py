@@ -74,11 +74,13 @@ def _session_worker(django_db_setup, django_db_blocker):
     )
     previous = {key: celery_app.conf[key] for key in ("broker_url", "task_always_eager")}
     celery_app.conf.update(broker_url=REDIS_URL, task_always_eager=False)
+    _forget_connections()
     try:
         _wait_until_ready(f"{queue}@")
         yield queue
     finally:
         celery_app.conf.update(previous)
+        _forget_connections()
         worker.terminate()
         worker.wait(timeout=30)
 
@@ -87,6 +89,12 @@ def _session_worker(django_db_setup, django_db_blocker):
 def celery_worker(_session_worker, transactional_db):
     """The queue of a running worker; the test's data is committed, so the worker sees it."""
     return _session_worker
+
+
+def _forget_connections() -> None:
+    """Drop pools made for the previous broker URL (an earlier test may have opened one)."""
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
 
 
 def _wait_until_ready(name_prefix: str, timeout: float = 60) -> None:
