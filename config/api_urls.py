@@ -5,6 +5,15 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from consent.api import ContactViewSet, DataConsentViewSet, DataPolicyViewSet, LeadViewSet
+from consent.api_contact_points import (
+    ComplianceProfileViewSet,
+    ConsentCheckViewSet,
+    ContactPointConsentViewSet,
+    PurposeViewSet,
+    TopicViewSet,
+)
+from consent.api_loads import ConsentLoadViewSet
+from marketing_lists.api import MarketingListViewSet
 from subjects.api import AccountViewSet
 
 router = DefaultRouter()
@@ -13,9 +22,19 @@ router.register("leads", LeadViewSet, basename="lead")
 router.register("contacts", ContactViewSet, basename="contact")
 router.register("data-policies", DataPolicyViewSet, basename="datapolicy")
 router.register("data-consents", DataConsentViewSet, basename="dataconsent")
+router.register("compliance-profiles", ComplianceProfileViewSet, basename="complianceprofile")
+router.register("purposes", PurposeViewSet, basename="purpose")
+router.register("topics", TopicViewSet, basename="topic")
+router.register(
+    "contact-point-consents", ContactPointConsentViewSet, basename="contactpointconsent"
+)
+router.register("consent-checks", ConsentCheckViewSet, basename="consentcheck")
+router.register("marketing-lists", MarketingListViewSet, basename="marketinglist")
+router.register("consent-loads", ConsentLoadViewSet, basename="consentload")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("unsubscribe-headers/", include("preference_center.api_urls")),
     path("", include(router.urls)),
 ]

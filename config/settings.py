@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "simple_history",
+    "axes",
     "subjects",
     "consent",
     "marketing_lists",
@@ -60,6 +61,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into a 429
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -89,6 +91,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the dev server read while a management command writes.
     DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA journal_mode=WAL;"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# django-axes first: it refuses a locked-out username+IP before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Brute-force protection of the admin login: AXES_FAILURE_LIMIT failed passwords for one
+# username from one IP lock that pair out for AXES_COOLOFF_HOURS (answered 429).
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # no start-up banner on every command; lockouts are still logged
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -144,12 +159,15 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+
     "COMPONENT_SPLIT_REQUEST": True,
     # Choice fields shared by several models get one stable enum name each.
     "ENUM_NAME_OVERRIDES": {
         "ConsentLevelEnum": "subjects.models.ConsentLevel",
         "DataProtectionConsentEnum": "subjects.models.DataProtectionConsent",
         "SourceEnum": "subjects.audit.Source",
+        "LeadStatusEnum": "subjects.models.Lead.Status",
+        "ContactPointStatusEnum": "consent.models.contact_point.ContactPointConsent.Status",
     },
 }
 
@@ -198,3 +216,21 @@ if not DEBUG:
     SECURE_CONTENT_TYPE_NOSNIFF = True
     SECURE_REFERRER_POLICY = "same-origin"
     X_FRAME_OPTIONS = "DENY"
+
+# --- Preference center (issue 6, DESIGN §3.6) ------------------------------------------------
+# Manage and unsubscribe links live PREFERENCE_LINK_MAX_AGE_DAYS (above); a sign-up's
+# double opt-in confirmation link lives this long.
+PREFERENCE_CONFIRM_MAX_AGE_DAYS = env.int("PREFERENCE_CONFIRM_MAX_AGE_DAYS", default=28)
+# Link-request and sign-up forms: at most this many posts per client IP, and this many per
+# address, in each window; more answer 429. Counters live in the cache (CACHE_URL).
+PREFERENCE_RATE_LIMIT_WINDOW_SECONDS = env.int(
+    "PREFERENCE_RATE_LIMIT_WINDOW_SECONDS", default=60 * 60
+)
+PREFERENCE_RATE_LIMIT_PER_IP = env.int("PREFERENCE_RATE_LIMIT_PER_IP", default=30)
+PREFERENCE_RATE_LIMIT_PER_ADDRESS = env.int("PREFERENCE_RATE_LIMIT_PER_ADDRESS", default=5)
+# Behind a reverse proxy: the request header holding the client IP as Django sees it (e.g.
+# HTTP_X_FORWARDED_FOR, last entry used, or HTTP_X_REAL_IP); empty = REMOTE_ADDR.
+PREFERENCE_CLIENT_IP_HEADER = env("PREFERENCE_CLIENT_IP_HEADER", default="")
+# Optional second List-Unsubscribe target, e.g. unsubscribe@example.org (mailto:).
+UNSUBSCRIBE_MAILTO = env("UNSUBSCRIBE_MAILTO", default="")
+# --- end of preference center ----------------------------------------------------------------

@@ -19,3 +19,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {  # noqa: F405
         "NAME": os.path.join(tempfile.gettempdir(), f"consent-crm-test-{os.getpid()}.sqlite3")
     }
+
+# django-axes stays on (tests/security checks the lockout), but the test client's `login()`
+# calls authenticate() without a request, which its backend refuses: let such calls through.
+AUTHENTICATION_BACKENDS = [
+    "tests.security.backends.RequestlessLoginAxesBackend",
+    *AUTHENTICATION_BACKENDS[1:],  # noqa: F405
+]

@@ -613,3 +613,4 @@ class ErasureRecordAdmin(admin.ModelAdmin):
 
 
 from consent import admin_contact_points  # noqa: E402,F401  (registers the contact-point admin)
+from consent.admin_loads import ConsentLoadAdmin  # noqa: E402,F401  (registers it)

@@ -55,6 +55,9 @@ ROLE_PERMISSIONS = {
         "consent.view_suppression",
         "consent.add_suppression",
         "consent.unsuppress",
+        # Consent loads: imports and the migration from subjects (DESIGN §3.8).
+        "consent.view_consentload",
+        "consent.add_consentload",
     ],
     MARKETING: [
         "subjects.view_account",
@@ -80,6 +83,9 @@ ROLE_PERMISSIONS = {
         "marketing_lists.add_marketinglistmember",
         "marketing_lists.delete_marketinglistmember",
         "consent.check_consent",
+        # Marketing migrates its subscription lists and loads consent from campaign tools.
+        "consent.view_consentload",
+        "consent.add_consentload",
     ],
     SERVICE_DESK: [
         "subjects.view_account",

@@ -120,6 +120,7 @@ def subject_update(
     *, subject: Subject, data: dict, user=None, source: str = Source.INTERNAL, reason: str = ""
 ) -> Subject:
     """Edit a subject's own fields; refused for read-only subjects."""
+    subject_services.lock_for_write(subject)
     subject_services.ensure_writable(subject)
     subject_services.subject_assign(subject, data)
     summary = consent_summaries(model=type(subject), ids=[subject.pk]).get(
@@ -276,6 +277,7 @@ def data_consent_create(
         raise ValidationError({"contact": "A data consent needs a lead or a contact."})
     for subject in (lead, contact):
         if subject is not None:
+            subject_services.lock_for_write(subject)  # its summary then counts every consent
             subject_services.ensure_writable(subject)
     if not policy.active:
         raise ValidationError({"policy": "This data policy is no longer active."})
@@ -309,6 +311,22 @@ def data_consent_create(
     return consent
 
 
+def _lock_for_write(consent: DataConsent) -> DataConsent:
+    """Lock the consent's subjects, then the consent, and reload the consent.
+
+    Subjects first, in the order subject_anonymize and data_consent_create lock them, so
+    writers never deadlock; the subjects' derived fields are then recomputed by one writer at
+    a time from the committed state of all their consents, and a stale instance is never
+    saved over a newer state (an anonymization included).
+    """
+    links = DataConsent.objects.filter(pk=consent.pk).values("lead_id", "contact_id").get()
+    for model, pk in ((Lead, links["lead_id"]), (Contact, links["contact_id"])):
+        if pk is not None:
+            list(model.objects.select_for_update().filter(pk=pk).values_list("pk"))
+    consent.refresh_from_db(from_queryset=DataConsent.objects.select_for_update())
+    return consent
+
+
 @transaction.atomic
 def data_consent_update(
     *, consent: DataConsent, data: dict, user=None, source: str = Source.INTERNAL
@@ -316,6 +334,7 @@ def data_consent_update(
     unknown = set(data) - set(CONSENT_EDITABLE_FIELDS)
     if unknown:
         raise ValidationError(dict.fromkeys(sorted(unknown), "This field cannot be changed."))
+    _lock_for_write(consent)
     if consent.status_reason in (DataConsent.Reason.EXPIRED, DataConsent.Reason.ANONYMIZED):
         raise ValidationError(
             f"An {consent.status_reason} consent can no longer be changed.", code="invalid_state"
@@ -338,7 +357,7 @@ def data_consent_update(
 def data_consent_cancel(
     *, consent: DataConsent, user=None, source: str = Source.INTERNAL, note: str = ""
 ) -> DataConsent:
-    consent = DataConsent.objects.select_for_update().get(pk=consent.pk)
+    consent = _lock_for_write(consent)
     if not consent.is_active:
         raise ValidationError(
             f"Only an active consent can be cancelled; this one is {consent.status_reason}.",
@@ -356,7 +375,7 @@ def data_consent_cancel(
 def data_consent_reactivate(
     *, consent: DataConsent, user=None, source: str = Source.INTERNAL, note: str = ""
 ) -> DataConsent:
-    consent = DataConsent.objects.select_for_update().get(pk=consent.pk)
+    consent = _lock_for_write(consent)
     if consent.status_reason != DataConsent.Reason.CANCELLED:
         raise ValidationError(
             "Only a cancelled consent can be reactivated; expired and anonymized consents are "

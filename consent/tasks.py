@@ -33,3 +33,27 @@ def expire_contact_point_consents() -> int | None:
         count = contact_points.contact_point_consents_expire()
         logger.info("expired %d contact-point opt-in(s)", count)
         return count
+
+
+# A load of a million rows takes about a minute; the task time limit (an hour) bounds it.
+LOAD_LOCK_SECONDS = 60 * 60
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def run_consent_load(load_id: int) -> str | None:
+    """Run one consent load (DESIGN §3.8); a redelivery while it still runs does nothing, and
+    one after it finished leaves it as it is."""
+    from consent.loads import consent_load_run
+    from consent.models import ConsentLoad
+
+    with single_run(f"run_consent_load:{load_id}", timeout=LOAD_LOCK_SECONDS) as acquired:
+        if not acquired:
+            logger.info("consent load %s already running; skipped", load_id)
+            return None
+        load = ConsentLoad.objects.filter(pk=load_id).first()
+        if load is None:
+            logger.warning("consent load %s does not exist", load_id)
+            return None
+        load = consent_load_run(load=load)
+        logger.info("consent load %s: %s %s", load_id, load.status, load.counts)
+        return load.status

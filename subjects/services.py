@@ -46,6 +46,17 @@ def editable_fields(model) -> tuple[str, ...]:
     return LEAD_EDITABLE_FIELDS if model is Lead else CONTACT_EDITABLE_FIELDS
 
 
+def lock_for_write(subject: Subject) -> Subject:
+    """Lock the subject's row and reload the instance from it (call inside a transaction).
+
+    A write then starts from the committed state: an instance read before a concurrent
+    anonymization or lifecycle change is refused instead of being saved over it (which would
+    write the erased PII back), and writers of one subject take turns.
+    """
+    subject.refresh_from_db(from_queryset=type(subject).objects.select_for_update())
+    return subject
+
+
 def ensure_writable(subject: Subject) -> None:
     if subject.is_anonymized:
         raise SubjectReadOnlyError("This subject is anonymized and can never be changed.")
@@ -165,7 +176,9 @@ def _transition(
     user,
     reason: str,
     source: str = Source.INTERNAL,
+    also: dict | None = None,
 ):
+    lock_for_write(subject)
     if subject.is_anonymized:
         raise SubjectReadOnlyError("This subject is anonymized and can never be changed.")
     current = getattr(subject, field)
@@ -174,6 +187,8 @@ def _transition(
             f"Cannot {reason} a {subject.subject_type} that is {current}.", code="invalid_state"
         )
     setattr(subject, field, to)
+    for name, value in (also or {}).items():
+        setattr(subject, name, value)
     stamp(subject, user=user, source=source, reason=reason)
     subject.save()
     return subject
@@ -235,7 +250,6 @@ def lead_mark_qualified(
     *, lead: Lead, contact: Contact | None, user=None, source: str = Source.INTERNAL
 ) -> Lead:
     """The lead's own half of qualification (consent.services.lead_qualify links consents)."""
-    lead.converted_contact = contact or lead.converted_contact
     return _transition(
         lead,
         field="status",
@@ -244,6 +258,7 @@ def lead_mark_qualified(
         user=user,
         source=source,
         reason="qualify and convert" if contact else "qualify",
+        also={"converted_contact": contact} if contact else None,
     )
 
 

@@ -13,6 +13,7 @@ from consent.models.data_consent import (
     DataPolicy,
     ErasureRecord,
 )
+from consent.models.load import ConsentLoad, ConsentLoadChunk
 from subjects.models import ConsentLevel
 
 __all__ = [
@@ -21,6 +22,8 @@ __all__ = [
     "ComplianceProfile",
     "ConsentLevel",
     "ConsentLevelSubstatus",
+    "ConsentLoad",
+    "ConsentLoadChunk",
     "ContactPointConsent",
     "DataConsent",
     "DataPolicy",

@@ -19,6 +19,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from consent import services
+from marketing_lists.models import MarketingList
 from subjects import services as subject_services
 from subjects.models import Account
 from tests import factories
@@ -102,7 +103,17 @@ def world(wsgi_keeps_the_test_connection, dpo):
     consents = [factories.consent(subject=subject, user=dpo) for subject in contacts + leads]
     services.data_consent_cancel(consent=consents[1])
     subject_services.lead_disqualify(lead=leads[1])
+    profile = factories.compliance_profile()
+    purpose = factories.purpose(profile=profile)
+    topic = factories.topic(purpose_obj=purpose)
+    record = factories.cp_consent(value="fuzz@example.org", purpose_obj=purpose, status="opted_in")
+    mlist = MarketingList.objects.create(name="Fuzz", list_type="static")
     return {
+        "compliance-profiles": [profile.pk],
+        "purposes": [purpose.pk],
+        "topics": [topic.pk],
+        "contact-point-consents": [record.pk],
+        "marketing-lists": [mlist.pk],
         "accounts": [account.pk],
         "contacts": [c.pk for c in contacts],
         "leads": [lead.pk for lead in leads],
@@ -117,7 +128,9 @@ def aim_at_real_objects(case, world) -> None:
     if not isinstance(generated, int) or generated % 4 == 0:
         return
     resource = case.operation.path.removeprefix("/api/v1/").split("/")[0]
-    existing = world[resource]
+    existing = world.get(resource)
+    if not existing:
+        return
     case.path_parameters["id"] = existing[generated % len(existing)]
 
 

@@ -1,93 +1,53 @@
-"""Realistic demo data in every state, inserted in bulk with its history rows."""
+"""Realistic demo data in every state, inserted in bulk with its history rows.
 
-import random
-from datetime import timedelta
+Also the benchmark data set (DESIGN §7, `tests/bench/`): `--contacts 1000000` gives 1M contacts,
+200k leads, ~2M data consents, ~3M contact-point consents (the default profile's commercial and
+tracking purposes, topics Newsletter / Events / Training courses), a dynamic list of every
+contact and a few static lists — each row with its history row. Rows are generated in Python
+(`_seed_rows`) and streamed with COPY on PostgreSQL, executemany on SQLite (`_seed_tables`);
+history rows are copied set-based, in the same transaction.
+"""
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+
+from django.apps import apps
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from consent.models import ConsentLevelSubstatus, DataConsent, DataPolicy
+from consent.contact_points import normalized_address_hash
+from consent.management.commands import _seed_rows as rows
+from consent.management.commands._seed_tables import (
+    TableWriter,
+    analyze,
+    history_insert,
+    indexes_and_foreign_keys_deferred,
+    next_id,
+    reset_sequences,
+)
+from consent.models import (
+    ComplianceProfile,
+    ConsentLevelSubstatus,
+    ContactPointConsent,
+    DataConsent,
+    DataPolicy,
+    Purpose,
+    Suppression,
+    Topic,
+)
+from consent.roles import DPO
 from subjects.audit import Source, history_attrs
-from subjects.models import PREFERENCE_FIELDS, Account, Contact, Lead
-from subjects.services import derive_data_protection_consent
+from subjects.models import Account, Contact, Lead
 
-FIRST_NAMES = [
-    "Anna",
-    "Bram",
-    "Chloé",
-    "Daan",
-    "Emma",
-    "Finn",
-    "Greta",
-    "Hugo",
-    "Inès",
-    "Jan",
-    "Klara",
-    "Lars",
-    "Maud",
-    "Noah",
-    "Olivia",
-    "Pieter",
-    "Quinten",
-    "Roos",
-    "Sophie",
-    "Thijs",
-    "Ulla",
-    "Vince",
-    "Wout",
-    "Xavier",
-    "Yara",
-    "Zoë",
-    "Lukas",
-    "Marie",
-    "Jonas",
-    "Léa",
-]
-LAST_NAMES = [
-    "de Vries",
-    "Jansen",
-    "Bakker",
-    "Visser",
-    "Smit",
-    "Meijer",
-    "Dubois",
-    "Martin",
-    "Bernard",
-    "Müller",
-    "Schmidt",
-    "Schneider",
-    "Fischer",
-    "Peeters",
-    "Maes",
-    "Claes",
-    "Janssens",
-    "van Dijk",
-    "Mulder",
-    "Bos",
-    "Lefebvre",
-    "Moreau",
-    "Weber",
-    "Wagner",
-    "Becker",
-]
-COMPANIES = [
-    "Acme",
-    "Globex",
-    "Initech",
-    "Umbrella",
-    "Stark Industries",
-    "Wayne Enterprises",
-    "Hooli",
-    "Vandelay",
-    "Wonka",
-    "Tyrell",
-    "Cyberdyne",
-    "Soylent",
-    "Oceanic",
-    "Massive Dynamic",
-]
-DOMAINS = ["example.org", "example.net", "mail.example.com", "post.example.eu"]
+# Bump when the generated data set changes shape: benchmarks reseed a database seeded before.
+SEED_VERSION = 2
+CHUNK = 20_000  # subjects per round of writes
+# From this size on (PostgreSQL), indexes and foreign keys are rebuilt after the load instead of
+# maintained row by row: minutes instead of an hour at 1M contacts.
+BULK_LOAD_THRESHOLD = 50_000
 POLICIES = [
     # name, level, validity_days, legal basis
     ("General consent", 1, 1095, DataPolicy.LegalBasis.CONSENT),
@@ -96,11 +56,18 @@ POLICIES = [
     ("Marketing consent", 4, 730, DataPolicy.LegalBasis.CONSENT),
     ("Profiling consent", 5, 365, DataPolicy.LegalBasis.CONSENT),
 ]
-CHUNK = 5000
+TOPICS = ["Newsletter", "Events", "Training courses"]
+HISTORY_REASON = "demo data"
+# The dynamic list every benchmark audience runs on (DESIGN §7: a 1M-member list).
+EVERYONE_LIST = "Newsletter – every contact"
 
 
 class Command(BaseCommand):
-    help = "Create realistic demo data: accounts, leads, contacts and data consents in every state."
+    help = (
+        "Create realistic demo data: accounts, leads, contacts, data consents, contact-point "
+        "consents and marketing lists in every state, with history (fast at 1M contacts on "
+        "PostgreSQL)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--contacts", type=int, default=2000)
@@ -109,193 +76,236 @@ class Command(BaseCommand):
             "--if-empty", action="store_true", help="Do nothing when contacts already exist."
         )
 
-    def handle(self, *args, contacts, seed, if_empty, **options):
+    def handle(self, *args, contacts, seed, if_empty, verbosity, **options):
         if if_empty and Contact.objects.exists():
             self.stdout.write("Demo data already present; nothing to do.")
             return
-        self.rng = random.Random(seed)
-        self.now = timezone.now()
-        self.today = timezone.localdate()
+        started, now = time.monotonic(), timezone.now()
         with transaction.atomic():
-            self.policies = self.create_policies()
-            self.accounts = self.create_accounts(max(contacts // 20, 5))
-        self.recent = []
-        self.serial = Contact.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-        for start in range(0, contacts, CHUNK):
-            with transaction.atomic():
-                self.create_subjects(Contact, min(CHUNK, contacts - start))
-        for start in range(0, max(contacts // 5, 1), CHUNK):
-            with transaction.atomic():
-                self.create_subjects(Lead, min(CHUNK, contacts // 5 - start) or 1)
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"Seeded {Contact.objects.count():,} contacts, {Lead.objects.count():,} leads, "
-                f"{DataConsent.objects.count():,} data consents."
+            ref = self.reference()
+            first = self.next_ids()
+            generator = rows.DemoRows(
+                seed=seed,
+                now=now,
+                today=timezone.localdate(),
+                ids=rows.NextIds(**vars(first)),
+                hasher=normalized_address_hash,
             )
-        )
-
-    def create_policies(self):
-        policies = []
-        for name, level, days, basis in POLICIES:
-            policy, _ = DataPolicy.objects.get_or_create(
-                name=name,
-                defaults={
-                    "consent_level": level,
-                    "validity_days": days,
-                    "legal_basis": basis,
-                    "notice_url": "https://example.org/privacy",
-                    "notice_version": "2026-01",
-                    "description": f"Demo policy: {name.lower()}.",
-                },
-            )
-            policies.append(policy)
-        ConsentLevelSubstatus.objects.get_or_create(level=4, name="Marketing – events only")
-        ConsentLevelSubstatus.objects.get_or_create(level=3, name="Subscription – monthly digest")
-        return policies
-
-    def create_accounts(self, count):
-        accounts = Account.objects.bulk_create(
-            Account(
-                name=f"{self.rng.choice(COMPANIES)} {suffix}",
-                processes_data=self.rng.random() > 0.1,
-            )
-            for suffix in range(1, count + 1)
-        )
-        Account.history.bulk_history_create(
-            accounts,
-            default_change_reason="demo data",
-            custom_historical_attrs=history_attrs(Source.LOADED),
-        )
-        return accounts
-
-    def new_subject(self, model):
-        rng = self.rng
-        self.serial += 1
-        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-        local = f"{first}.{last}".lower().replace(" ", "").replace("é", "e").replace("ë", "e")
-        email = f"{local}{self.serial}@{rng.choice(DOMAINS)}"
-        phone = f"+316{10_000_000 + self.serial % 89_999_999:08d}"
-        if rng.random() < 0.03 and self.recent:
-            email, phone = rng.choice(self.recent)  # a second record sharing an address
-        self.recent = [*self.recent[-49:], (email, phone)]
-        subject = model(
-            first_name=first,
-            last_name=last,
-            email=email,
-            phone=phone,
-            restricted=rng.random() < 0.02,
-            inherent_basis=rng.random() < 0.04,
-            **{name: rng.random() > 0.08 for name in PREFERENCE_FIELDS},
-        )
-        if subject.inherent_basis:
-            subject.inherent_basis_note = "Legal obligation: invoices kept for 7 years."
-        if model is Contact:
-            subject.account = rng.choice(self.accounts) if rng.random() < 0.8 else None
-            subject.state = Contact.State.INACTIVE if rng.random() < 0.04 else Contact.State.ACTIVE
-        else:
-            subject.company_name = rng.choice(COMPANIES)
-            roll = rng.random()
-            subject.status = (
-                Lead.Status.QUALIFIED
-                if roll < 0.15
-                else Lead.Status.DISQUALIFIED
-                if roll < 0.25
-                else Lead.Status.OPEN
-            )
-            subject.source = rng.choice(["web", "event", "referral", "import"])
-        if rng.random() < 0.01:
-            subject.first_name = subject.last_name = "Anonymized"
-            subject.email = subject.phone = None
-            subject.anonymized_at = self.now - timedelta(days=rng.randint(1, 300))
-        return subject
-
-    def new_consents(self, subject):
-        rng = self.rng
-        field = subject._meta.model_name
-        roll = rng.random()
-        count = 0 if roll < 0.25 else 1 if roll < 0.7 else rng.randint(2, 3)
-        consents = []
-        for _ in range(count):
-            policy = rng.choice(self.policies)
-            given_at = self.now - timedelta(days=rng.randint(1, 1000), minutes=rng.randint(0, 999))
-            consent = DataConsent(
-                **{field: subject},
-                policy=policy,
-                consent_level=policy.consent_level,
-                given_at=given_at,
-                valid_until=policy.default_valid_until(given_at),
-                source=rng.choice([Source.FORM, Source.VERBAL, Source.INTERNAL, Source.LOADED]),
-                notice_version=policy.notice_version,
-            )
-            self.set_state(consent, subject)
-            consents.append(consent)
-        return consents
-
-    def set_state(self, consent, subject):
-        rng = self.rng
-        if subject.anonymized_at:
-            consent.state, consent.status_reason = "inactive", DataConsent.Reason.ANONYMIZED
-            return
-        if consent.valid_until and consent.valid_until < self.today:
-            consent.state, consent.status_reason = "inactive", DataConsent.Reason.EXPIRED
-            return
-        roll = rng.random()
-        if roll < 0.08:
-            consent.state, consent.status_reason = "inactive", DataConsent.Reason.CANCELLED
-        elif roll < 0.12 and consent.valid_until:
-            consent.valid_until = self.today + timedelta(days=rng.randint(0, 13))  # expiring
-        if rng.random() < 0.03:
-            consent.confidential = True
-            consent.note = "Confidential: recorded at the customer's request."
-
-    def create_subjects(self, model, count):
-        subjects = [self.new_subject(model) for _ in range(count)]
-        consents_by_subject = [self.new_consents(subject) for subject in subjects]
-        for subject, consents in zip(subjects, consents_by_subject, strict=True):
-            self.derive(subject, consents)
-        model.objects.bulk_create(subjects, batch_size=1000)
-        model.history.bulk_history_create(
-            subjects,
-            batch_size=1000,
-            default_change_reason="demo data",
-            custom_historical_attrs=history_attrs(Source.LOADED),
-        )
-        consents = []
-        for subject, subject_consents in zip(subjects, consents_by_subject, strict=True):
-            for consent in subject_consents:
-                setattr(consent, subject._meta.model_name, subject)
-                consents.append(consent)
-        self.assign_owners(consents)
-        DataConsent.objects.bulk_create(consents, batch_size=1000)
-        DataConsent.history.bulk_history_create(
-            consents,
-            batch_size=1000,
-            default_change_reason="demo data",
-            custom_historical_attrs=history_attrs(Source.LOADED),
-        )
-
-    def assign_owners(self, consents):
-        from django.contrib.auth.models import Group
-
-        team = Group.objects.filter(name="DPO").first()
-        for consent in consents:
-            if consent.confidential:
-                consent.owner_team = team
+            with self.bulk_load(contacts):
+                counts = self.load(generator, ref, contacts, progress=verbosity >= 1)
+                self.write_history(first, generator.ids)
+            counts["list members"] = self.create_lists(first, generator.ids, now)
+            reset_sequences(connection, self.bulk_models())
+        analyze(connection, self.bulk_models())
+        summary = ", ".join(f"{count:,} {name}" for name, count in counts.items())
+        elapsed = time.monotonic() - started
+        self.stdout.write(self.style.SUCCESS(f"Seeded {summary} in {elapsed:.0f} s."))
 
     @staticmethod
-    def derive(subject, consents):
-        """The derived fields, by the same rule the services apply."""
-        active = [c for c in consents if c.state == "active"]
-        subject.consent_level = max((c.consent_level for c in active), default=0)
-        subject.max_expiry_date = max(
-            (c.valid_until for c in active if c.valid_until), default=None
+    def next_ids() -> rows.NextIds:
+        """The first free id of each bulk table: rows are inserted with explicit ids."""
+        return rows.NextIds(
+            account=next_id(Account),
+            contact=next_id(Contact),
+            lead=next_id(Lead),
+            consent=next_id(DataConsent),
+            point=next_id(ContactPointConsent),
+            suppression=next_id(Suppression),
         )
-        subject.data_protection_consent = derive_data_protection_consent(
-            restricted=subject.restricted,
-            inherent_basis=subject.inherent_basis,
-            active_count=len(active),
-            total_count=len(consents),
+
+    def bulk_load(self, contacts: int):
+        if connection.vendor == "postgresql" and contacts >= BULK_LOAD_THRESHOLD:
+            return indexes_and_foreign_keys_deferred(connection, self.bulk_models())
+        return nullcontext()
+
+    # -- reference rows (a handful, through the ORM) ------------------------------------------
+
+    def reference(self) -> rows.Reference:
+        policies = [self.policy(*spec) for spec in POLICIES]
+        ConsentLevelSubstatus.objects.get_or_create(level=4, name="Marketing – events only")
+        ConsentLevelSubstatus.objects.get_or_create(level=3, name="Subscription – monthly digest")
+        team = Group.objects.filter(name=DPO).values_list("pk", flat=True).first()
+        return rows.Reference(
+            policies=[
+                rows.PolicyRef(p.pk, p.consent_level, p.validity_days, p.notice_version)
+                for p in policies
+            ],
+            account_ids=[],  # filled once the accounts exist
+            team_id=team,
+            slots=self.point_slots(),
         )
-        if subject.data_protection_consent == "restrict":
-            for name in PREFERENCE_FIELDS:
-                setattr(subject, name, False)
+
+    @staticmethod
+    def policy(name, level, days, basis) -> DataPolicy:
+        policy, _ = DataPolicy.objects.get_or_create(
+            name=name,
+            defaults={
+                "consent_level": level,
+                "validity_days": days,
+                "legal_basis": basis,
+                "notice_url": "https://example.org/privacy",
+                "notice_version": "2026-01",
+                "description": f"Demo policy: {name.lower()}.",
+            },
+        )
+        return policy
+
+    def point_slots(self) -> list[rows.PointSlot]:
+        """The records an address may get: the default profile's purposes and topics."""
+        profile = ComplianceProfile.objects.filter(is_default=True).first()
+        if profile is None:
+            return []
+        purposes = {p.kind: p for p in Purpose.objects.filter(profile=profile).order_by("pk")}
+        commercial = purposes.get(Purpose.Kind.COMMERCIAL)
+        tracking = purposes.get(Purpose.Kind.TRACKING)
+        slots = []
+        if commercial is not None:
+            topics = [
+                Topic.objects.get_or_create(purpose=commercial, name=name)[0].pk for name in TOPICS
+            ]
+            slots += [
+                rows.PointSlot("email", commercial.pk, None, 0.85, 0.80, not_set=0.08),
+                rows.PointSlot("email", commercial.pk, topics[0], 0.70, 0.85),
+                rows.PointSlot("email", commercial.pk, topics[1], 0.30, 0.80),
+                rows.PointSlot("email", commercial.pk, topics[2], 0.15, 0.80),
+                rows.PointSlot("sms", commercial.pk, None, 0.20, 0.75),
+            ]
+        if tracking is not None:
+            slots.append(rows.PointSlot("email", tracking.pk, None, 0.35, 0.70))
+        return slots
+
+    # -- the bulk of it -----------------------------------------------------------------------
+
+    @staticmethod
+    def bulk_models() -> list:
+        return [Account, Contact, Lead, DataConsent, ContactPointConsent, Suppression]
+
+    def load(
+        self, generator: rows.DemoRows, ref: rows.Reference, contacts: int, *, progress: bool
+    ) -> dict:
+        writers = {
+            "accounts": TableWriter(connection, Account, rows.ACCOUNT_COLUMNS),
+            "contacts": TableWriter(connection, Contact, rows.CONTACT_COLUMNS),
+            "leads": TableWriter(connection, Lead, rows.LEAD_COLUMNS),
+            "data consents": TableWriter(connection, DataConsent, rows.CONSENT_COLUMNS),
+            "contact-point consents": TableWriter(
+                connection, ContactPointConsent, rows.POINT_COLUMNS
+            ),
+            "suppressions": TableWriter(connection, Suppression, rows.SUPPRESSION_COLUMNS),
+        }
+        accounts = generator.accounts(max(contacts // 20, 5))
+        writers["accounts"].write(accounts)
+        ref.account_ids.extend(row[0] for row in accounts)
+        chunks = [
+            (kind, start, min(CHUNK, total - start), total)
+            for kind, total in (("contact", contacts), ("lead", max(contacts // 5, 1)))
+            for start in range(0, total, CHUNK)
+        ]
+        # The next chunk is generated in a thread while this one is written: the database
+        # ingests (no GIL held while waiting) as Python draws the next rows. One generator
+        # thread, chunks in order: the data stay deterministic for a seed.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(generator.subjects, chunks[0][0], chunks[0][2], ref)
+            for index, (kind, start, size, total) in enumerate(chunks):
+                batch = pending.result()
+                if index + 1 < len(chunks):
+                    next_kind, _, next_size, _ = chunks[index + 1]
+                    pending = pool.submit(generator.subjects, next_kind, next_size, ref)
+                writers[f"{kind}s"].write(batch.subjects)
+                writers["data consents"].write(batch.consents)
+                writers["contact-point consents"].write(batch.points)
+                writers["suppressions"].write(batch.suppressions)
+                done = start + size
+                if progress and total >= 10 * CHUNK and (done % (10 * CHUNK) == 0 or done == total):
+                    self.stdout.write(f"  {kind}s: {done:,} / {total:,}")
+        return {name: writer.rows_written for name, writer in writers.items()}
+
+    def write_history(self, first: rows.NextIds, last: rows.NextIds) -> None:
+        source = Source.LOADED
+        for model, name, date_column in (
+            (Account, "account", "created_at"),
+            (Contact, "contact", "created_at"),
+            (Lead, "lead", "created_at"),
+            (DataConsent, "consent", "given_at"),
+            (ContactPointConsent, "point", "captured_at"),
+            (Suppression, "suppression", "created_at"),
+        ):
+            history_insert(
+                connection,
+                model,
+                ids=range(getattr(first, name), getattr(last, name)),
+                date_column=date_column,
+                reason=HISTORY_REASON,
+                source=source,
+            )
+
+    # -- marketing lists (an optional, higher app: looked up, not imported) -------------------
+
+    def create_lists(self, first: rows.NextIds, last: rows.NextIds, now) -> int:
+        if not apps.is_installed("marketing_lists"):
+            return 0
+        marketing_list = apps.get_model("marketing_lists", "MarketingList")
+        member = apps.get_model("marketing_lists", "MarketingListMember")
+        commercial = Purpose.objects.filter(
+            profile__is_default=True, kind=Purpose.Kind.COMMERCIAL
+        ).first()
+        topics = {t.name: t for t in Topic.objects.filter(purpose=commercial)}
+        specs = [
+            # name, list type, member type, query, topic
+            (EVERYONE_LIST, "dynamic", "contact", "", "Newsletter"),
+            ("Events – active contacts", "dynamic", "contact", "state=active", "Events"),
+            ("Event attendees", "static", "contact", "", "Events"),
+            ("Trade fair leads", "static", "lead", "", None),
+            ("Key accounts", "static", "account", "", None),
+        ]
+        existing = {
+            ml.name: ml for ml in marketing_list.objects.filter(name__in=[s[0] for s in specs])
+        }
+        created = marketing_list.objects.bulk_create(
+            marketing_list(
+                name=name,
+                list_type=list_type,
+                member_type=member_type,
+                query=query,
+                purpose=commercial if topic else None,
+                topic=topics.get(topic),
+            )
+            for name, list_type, member_type, query, topic in specs
+            if name not in existing  # seeding again adds members, not lists
+        )
+        marketing_list.history.bulk_history_create(
+            created,
+            default_change_reason=HISTORY_REASON,
+            custom_historical_attrs=history_attrs(Source.LOADED),
+        )
+        lists = [*existing.values(), *created]
+        static = {ml.member_type: ml.pk for ml in lists if ml.list_type == "static"}
+        return self.static_members(member, static, first, last, now)
+
+    @staticmethod
+    def static_members(member, static: dict, first: rows.NextIds, last: rows.NextIds, now) -> int:
+        """Every 20th new contact, 10th new lead and 50th new account is a static member."""
+        pk = next_id(member)
+        members = []
+        for member_type, step, column in (
+            ("contact", 20, 3),
+            ("lead", 10, 4),
+            ("account", 50, 2),
+        ):
+            for subject_id in range(getattr(first, member_type), getattr(last, member_type), step):
+                row = [pk, static[member_type], None, None, None, now]
+                row[column] = subject_id
+                members.append(tuple(row))
+                pk += 1
+        columns = ("id", "list_id", "account_id", "contact_id", "lead_id", "added_at")
+        TableWriter(connection, member, columns).write(members)
+        history_insert(
+            connection,
+            member,
+            ids=range(pk - len(members), pk),
+            date_column="added_at",
+            reason="member added",
+            source=Source.LOADED,
+        )
+        reset_sequences(connection, [member])
+        return len(members)

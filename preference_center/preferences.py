@@ -1,0 +1,137 @@
+"""What the pages show and what a submitted form changes.
+
+A purpose or topic is shown "on" when the address receives it as far as its own records go
+(DESIGN §3.4 rules 7–11): not opted out, and opted in where an opt-in is required. Topics of a
+purpose that is off are shown off. A submitted form becomes the list of `Choice`s that make the
+records say what the customer ticked — only the rows that differ, so an unchanged form writes
+nothing.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db.models import Prefetch
+from django.utils import timezone
+
+from consent.customer import Choice
+from consent.models import ComplianceProfile, ContactPointConsent, Purpose, Topic
+
+Status = ContactPointConsent.Status
+
+
+@dataclass(frozen=True)
+class TopicRow:
+    topic: Topic
+    status: str
+    allows: bool  # the topic's own record allows it (whatever the purpose says)
+    receiving: bool  # shown on: the purpose and the topic both allow it
+
+
+@dataclass(frozen=True)
+class PurposeRow:
+    purpose: Purpose
+    status: str
+    receiving: bool
+    topics: list[TopicRow]
+
+
+def commercial_purposes(profile: ComplianceProfile) -> list[Purpose]:
+    """The purposes a customer manages: the profile's commercial ones that are checked at all."""
+    active_topics = Prefetch("topics", queryset=Topic.objects.filter(active=True))
+    return list(
+        profile.purposes.filter(kind=Purpose.Kind.COMMERCIAL)
+        .exclude(consent_model=Purpose.ConsentModel.DISABLED)
+        .prefetch_related(active_topics)
+        .order_by("name", "pk")
+    )
+
+
+def _allows(status: str, opt_in_required: bool) -> bool:
+    return status == Status.OPTED_IN if opt_in_required else status != Status.OPTED_OUT
+
+
+def _statuses(channel: str, value: str, purposes: list[Purpose]) -> dict[tuple, str]:
+    """{(purpose id, topic id or None): status}; an expired opt-in counts as not set."""
+    now = timezone.now()
+    rows = ContactPointConsent.objects.filter(
+        channel=channel, value=value, purpose__in=purposes
+    ).values_list("purpose_id", "topic_id", "status", "expires_at")
+    return {
+        (purpose_id, topic_id): (
+            Status.NOT_SET
+            if status == Status.OPTED_IN and expires_at is not None and expires_at <= now
+            else status
+        )
+        for purpose_id, topic_id, status, expires_at in rows
+    }
+
+
+def preference_rows(*, profile: ComplianceProfile, channel: str, value: str) -> list[PurposeRow]:
+    """The current state of an address, purpose by purpose (three queries)."""
+    purposes = commercial_purposes(profile)
+    statuses = _statuses(channel, value, purposes)
+    rows = []
+    for purpose in purposes:
+        required = purpose.requires_opt_in(channel)
+        status = statuses.get((purpose.pk, None), Status.NOT_SET)
+        receiving = _allows(status, required)
+        topics = []
+        for topic in purpose.topics.all():
+            topic_status = statuses.get((purpose.pk, topic.pk), Status.NOT_SET)
+            allows = _allows(topic_status, required)
+            topics.append(TopicRow(topic, topic_status, allows, receiving and allows))
+        rows.append(PurposeRow(purpose, status, receiving, topics))
+    return rows
+
+
+def changes_from_form(
+    rows: Iterable[PurposeRow], *, purpose_ids: set[int], topic_ids: set[int]
+) -> list[Choice]:
+    """The records to write so each purpose and topic is as ticked.
+
+    Ticking a topic that was off also switches its purpose on; a purpose left unticked is
+    opted out and its topics are left as they are (they show off while the purpose is off).
+    """
+    choices = []
+    for row in rows:
+        newly_ticked = [t for t in row.topics if t.topic.pk in topic_ids and not t.receiving]
+        wanted = row.purpose.pk in purpose_ids or bool(newly_ticked)
+        if wanted != row.receiving:
+            choices.append(Choice(row.purpose, None, _status(wanted)))
+        if not wanted:
+            continue
+        for topic_row in row.topics:
+            ticked = topic_row.topic.pk in topic_ids
+            if ticked != topic_row.allows:
+                choices.append(Choice(row.purpose, topic_row.topic, _status(ticked)))
+    return choices
+
+
+def sign_up_choices(
+    purposes: Iterable[Purpose], *, purpose_ids: set[int], topic_ids: set[int]
+) -> list[Choice]:
+    """Opt-ins for what a sign-up ticked: each topic, and the purpose of every ticked topic."""
+    choices = []
+    for purpose in purposes:
+        topics = [topic for topic in purpose.topics.all() if topic.pk in topic_ids]
+        if purpose.pk in purpose_ids or topics:
+            choices.append(Choice(purpose, None, Status.OPTED_IN))
+        choices.extend(Choice(purpose, topic, Status.OPTED_IN) for topic in topics)
+    return choices
+
+
+def unsubscribe_choices(
+    *, profile: ComplianceProfile, purpose: Purpose, topic: Topic | None
+) -> list[Choice]:
+    """The opt-outs of an unsubscribe link, per the profile's `unsubscribe_scope`."""
+    scope = profile.unsubscribe_scope
+    if scope == ComplianceProfile.UnsubscribeScope.ALL_COMMERCIAL:
+        purposes = profile.purposes.filter(kind=Purpose.Kind.COMMERCIAL).order_by("pk")
+        return [Choice(p, None, Status.OPTED_OUT) for p in purposes]
+    if scope == ComplianceProfile.UnsubscribeScope.TOPIC and topic is not None:
+        return [Choice(purpose, topic, Status.OPTED_OUT)]
+    return [Choice(purpose, None, Status.OPTED_OUT)]
+
+
+def _status(on: bool) -> str:
+    return Status.OPTED_IN if on else Status.OPTED_OUT

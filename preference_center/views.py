@@ -1,0 +1,388 @@
+"""The public pages (DESIGN §3.6): link request, manage, sign-up, confirmation, unsubscribe.
+
+Thin shells: read the token or the form, call `preference_center.preferences` for what to show
+and `consent.customer` for every write, render. GET and HEAD never write (mail scanners
+prefetch links). Every invalid, expired, cross-use or dangling token gets the same 404 page.
+"""
+
+from functools import wraps
+from ipaddress import ip_address as parse_ip
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.shortcuts import redirect, render
+from django.utils import timezone, translation
+from django.utils.cache import add_never_cache_headers
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from consent import customer
+from consent.contact_points import is_suppressed
+from consent.models import Channel, ComplianceProfile, Purpose, Topic
+from preference_center import ratelimit, tasks
+from preference_center.forms import LinkRequestForm, SignUpForm
+from preference_center.preferences import (
+    changes_from_form,
+    commercial_purposes,
+    preference_rows,
+    sign_up_choices,
+    unsubscribe_choices,
+)
+from preference_center.tokens import AddressLink, InvalidLink, SignUpRequest, UnsubscribeLink
+from subjects.audit import Source
+
+LANGUAGE_PARAM = "lang"
+USER_AGENT_MAX_LENGTH = 1000
+ONE_CLICK_FIELD, ONE_CLICK_VALUE = "List-Unsubscribe", "One-Click"
+page_methods = require_http_methods(["GET", "HEAD", "POST"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Request plumbing
+
+
+def public_page(view=None, *, token: bool = False):
+    """Language from `?lang=` (before Accept-Language); a private, uncached answer.
+
+    Token pages (`token=True`) also send `Referrer-Policy: no-referrer`, so the link never
+    leaves in a Referer header, and are exempt from the CSRF middleware: they run the same
+    check themselves (`csrf_refusal`), because the browser posts their forms with `Origin: null`.
+    """
+
+    def decorate(view):
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            language = _requested_language(request)
+            if language:
+                translation.activate(language)
+                request.LANGUAGE_CODE = language
+            response = view(request, *args, **kwargs)
+            add_never_cache_headers(response)  # Cache-Control: ... no-store ...
+            response["Referrer-Policy"] = "no-referrer" if token else "same-origin"
+            response["X-Robots-Tag"] = "noindex, nofollow"
+            return response
+
+        return csrf_exempt(wrapped) if token else wrapped
+
+    return decorate(view) if view is not None else decorate
+
+
+def _requested_language(request: HttpRequest) -> str | None:
+    code = request.GET.get(LANGUAGE_PARAM, "")
+    try:
+        return translation.get_supported_language_variant(code) if code else None
+    except LookupError:
+        return None
+
+
+def _language_query(request: HttpRequest, **params) -> str:
+    language = _requested_language(request)
+    if language:
+        params[LANGUAGE_PARAM] = language
+    return f"?{urlencode(params)}" if params else ""
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The client IP: PREFERENCE_CLIENT_IP_HEADER (its last entry) if set, else REMOTE_ADDR."""
+    header = settings.PREFERENCE_CLIENT_IP_HEADER
+    raw = request.META.get(header, "") if header else ""
+    candidate = raw.split(",")[-1].strip() or request.META.get("REMOTE_ADDR", "")
+    try:
+        return str(parse_ip(candidate))
+    except ValueError:
+        return None
+
+
+def user_agent(request: HttpRequest) -> str:
+    return request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX_LENGTH]
+
+
+def _render(request, template: str, context: dict | None = None, *, status: int = 200):
+    return render(request, f"preference_center/{template}.html", context or {}, status=status)
+
+
+def _invalid_link(request: HttpRequest) -> HttpResponse:
+    return _render(request, "invalid_link", status=404)
+
+
+def _too_many_requests(request: HttpRequest, profile: ComplianceProfile | None) -> HttpResponse:
+    response = _render(request, "rate_limited", {"profile": profile}, status=429)
+    response["Retry-After"] = str(ratelimit.retry_after())
+    return response
+
+
+def csrf_refusal(request: HttpRequest) -> HttpResponse | None:
+    """Django's CSRF check (cookie + form token) on a token page's POST; None if it passes.
+
+    Under `Referrer-Policy: no-referrer` a browser sends its same-origin form posts with
+    `Origin: null` (Fetch, "serialize a request origin") and no Referer, which Django's origin
+    and (HTTPS) Referer checks would refuse. The page's own origin stands in for that `null`;
+    the token check is unchanged, and a forged post would need the link's token as well.
+    """
+    if request.META.get("HTTP_ORIGIN") == "null":
+        request.META["HTTP_ORIGIN"] = f"{request.scheme}://{request.get_host()}"
+    return CsrfViewMiddleware(lambda _: HttpResponse()).process_view(request, None, (), {})
+
+
+def _ids(values: list[str]) -> set[int]:
+    return {int(v) for v in values if v.isascii() and v.isdigit() and len(v) < 19}
+
+
+# ---------------------------------------------------------------------------------------------
+# GET|POST /preferences/ — ask for a manage link
+
+
+@public_page
+@page_methods
+def link_request(request: HttpRequest) -> HttpResponse:
+    profile = _profile_for_link_request(request)
+    if profile is None:
+        return _invalid_link(request)
+    form = LinkRequestForm(request.POST if request.method == "POST" else None)
+    context = {"profile": profile, "form": form}
+    if request.method != "POST":
+        return _render(request, "link_request", context)
+    address = form.cleaned_data.get("email") if form.is_valid() else None
+    allowed = ratelimit.allow_form_post(
+        form="link_request", ip_address=client_ip(request), address=address
+    )
+    if not allowed:
+        return _too_many_requests(request, profile)
+    if address is None:
+        return _render(request, "link_request", context)
+    # The same answer for every address; only a known one is mailed.
+    if customer.address_known(profile=profile, channel=Channel.EMAIL, value=address):
+        tasks.send_manage_link.delay_on_commit(
+            profile.pk, Channel.EMAIL, address, translation.get_language()
+        )
+    return _render(request, "link_request_sent", {**context, "email": address})
+
+
+def _profile_for_link_request(request: HttpRequest) -> ComplianceProfile | None:
+    slug = request.GET.get("profile")
+    profiles = ComplianceProfile.objects.all()
+    return profiles.filter(slug=slug).first() if slug else profiles.filter(is_default=True).first()
+
+
+# ---------------------------------------------------------------------------------------------
+# GET|POST /preferences/<token>/ — manage
+
+
+@public_page(token=True)
+@page_methods
+def manage(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        link = AddressLink.loads(token)
+        profile = ComplianceProfile.objects.get(pk=link.profile_id)
+    except (InvalidLink, ComplianceProfile.DoesNotExist):
+        return _invalid_link(request)
+    if request.method == "POST" and (refusal := csrf_refusal(request)):
+        return refusal
+    context = {"profile": profile, "channel": link.channel, "address": link.value}
+    if is_suppressed(link.channel, link.value):
+        return _render(request, "manage", {**context, "suppressed": True})
+    rows = preference_rows(profile=profile, channel=link.channel, value=link.value)
+    if request.method == "POST":
+        return _manage_save(request, link, profile, rows, context)
+    return _render(request, "manage", {**context, "rows": rows, "saved": "saved" in request.GET})
+
+
+def _manage_save(request, link: AddressLink, profile, rows, context) -> HttpResponse:
+    everything_off = request.POST.get("action") == "unsubscribe_all"
+    choices = changes_from_form(
+        rows,
+        purpose_ids=set() if everything_off else _ids(request.POST.getlist("purpose")),
+        topic_ids=set() if everything_off else _ids(request.POST.getlist("topic")),
+    )
+    if choices:
+        try:
+            customer.customer_choices_record(
+                profile=profile,
+                channel=link.channel,
+                value=link.value,
+                choices=choices,
+                source=Source.PREFERENCE_CENTER,
+                ip_address=client_ip(request),
+                user_agent=user_agent(request),
+                reason="changed in the preference center",
+            )
+        except ValidationError:  # suppressed meanwhile: nothing was written
+            return _render(request, "manage", {**context, "suppressed": True})
+    return redirect(request.path + _language_query(request, saved=1))
+
+
+# ---------------------------------------------------------------------------------------------
+# GET|POST /subscribe/<profile_slug>/ — sign-up
+
+
+@public_page
+@page_methods
+def subscribe(request: HttpRequest, profile_slug: str) -> HttpResponse:
+    profile = ComplianceProfile.objects.filter(slug=profile_slug).first()
+    if profile is None:
+        return _invalid_link(request)
+    purposes = commercial_purposes(profile)
+    form = SignUpForm(
+        request.POST if request.method == "POST" else None,
+        purpose_ids=[purpose.pk for purpose in purposes],
+        topic_ids=[topic.pk for purpose in purposes for topic in purpose.topics.all()],
+    )
+    context = {"profile": profile, "form": form, "purposes": purposes}
+    if request.method != "POST":
+        return _render(request, "subscribe", context)
+    valid = form.is_valid()
+    address = form.cleaned_data.get("email")
+    if not ratelimit.allow_form_post(
+        form="sign_up", ip_address=client_ip(request), address=address
+    ):
+        return _too_many_requests(request, profile)
+    if not valid:
+        return _render(request, "subscribe", {**context, "ticked": _ticked(request)})
+    _sign_up(request, profile, purposes, address, form.cleaned_data)
+    # The same answer whatever happened: known, new, suppressed.
+    return _render(request, "subscribe_done", {"profile": profile})
+
+
+def _ticked(request: HttpRequest) -> dict[str, set[int]]:
+    return {
+        "purposes": _ids(request.POST.getlist("purpose")),
+        "topics": _ids(request.POST.getlist("topic")),
+    }
+
+
+def _sign_up(request, profile, purposes: list[Purpose], address: str, data: dict) -> None:
+    if is_suppressed(Channel.EMAIL, address):
+        return
+    purpose_ids, topic_ids = set(data["purpose"]), set(data["topic"])
+    if customer.double_opt_in_required(profile=profile, channel=Channel.EMAIL, value=address):
+        sign_up = SignUpRequest(
+            profile.pk,
+            Channel.EMAIL,
+            address,
+            tuple(sorted(purpose_ids)),
+            tuple(sorted(topic_ids)),
+            timezone.now(),
+            client_ip(request),
+            user_agent(request),
+        )
+        tasks.send_sign_up_confirmation.delay_on_commit(
+            sign_up.payload(), translation.get_language()
+        )
+        return
+    customer.customer_choices_record(
+        profile=profile,
+        channel=Channel.EMAIL,
+        value=address,
+        choices=sign_up_choices(purposes, purpose_ids=purpose_ids, topic_ids=topic_ids),
+        source=Source.FORM,
+        ip_address=client_ip(request),
+        user_agent=user_agent(request),
+        reason="signed up",
+        reason_description="Signed up on the public sign-up form (no double opt-in required).",
+        create_lead=True,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# GET|POST /subscribe/confirm/<token>/ — double opt-in
+
+
+@public_page(token=True)
+@page_methods
+def confirm(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        sign_up = SignUpRequest.loads(token)
+        profile = ComplianceProfile.objects.get(pk=sign_up.profile_id)
+    except (InvalidLink, ComplianceProfile.DoesNotExist):
+        return _invalid_link(request)
+    if request.method == "POST" and (refusal := csrf_refusal(request)):
+        return refusal
+    choices = sign_up_choices(
+        commercial_purposes(profile),
+        purpose_ids=set(sign_up.purpose_ids),
+        topic_ids=set(sign_up.topic_ids),
+    )
+    if not choices:  # everything it named is gone
+        return _invalid_link(request)
+    context = {"profile": profile, "address": sign_up.value, "choices": choices}
+    if request.method != "POST":
+        return _render(request, "confirm", context)
+    if not is_suppressed(sign_up.channel, sign_up.value):
+        customer.customer_choices_record(
+            profile=profile,
+            channel=sign_up.channel,
+            value=sign_up.value,
+            choices=choices,
+            source=Source.DOUBLE_OPT_IN,
+            ip_address=client_ip(request),
+            user_agent=user_agent(request),
+            reason="double opt-in confirmed",
+            reason_description=sign_up_evidence(sign_up),
+            create_lead=True,
+        )
+    manage_token = AddressLink(profile.pk, sign_up.channel, sign_up.value).dumps()
+    return _render(request, "confirm_done", {**context, "manage_token": manage_token})
+
+
+def sign_up_evidence(sign_up: SignUpRequest) -> str:
+    """The first step's evidence, kept with the confirmed records (English: it is for the DPO)."""
+    return (
+        f"Sign-up requested {sign_up.requested_at:%Y-%m-%d %H:%M:%S} UTC "
+        f"from IP {sign_up.ip_address or 'unknown'}, "
+        f"user agent: {sign_up.user_agent or 'unknown'}. "
+        "Confirmed through the link e-mailed to the address (double opt-in); this record's "
+        "IP address and user agent are those of the confirmation."
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# GET|POST /unsubscribe/<token>/ — RFC 8058 one-click unsubscribe
+
+
+@public_page(token=True)  # the RFC 8058 body alone skips the CSRF check
+@page_methods
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        link = UnsubscribeLink.loads(token)
+        purpose = Purpose.objects.select_related("profile").get(
+            pk=link.purpose_id, profile_id=link.profile_id
+        )
+        topic = Topic.objects.get(pk=link.topic_id, purpose=purpose) if link.topic_id else None
+    except (InvalidLink, Purpose.DoesNotExist, Topic.DoesNotExist):
+        return _invalid_link(request)
+    one_click = request.method == "POST" and request.POST.get(ONE_CLICK_FIELD) == ONE_CLICK_VALUE
+    if request.method == "POST" and not one_click and (refusal := csrf_refusal(request)):
+        return refusal
+    profile = purpose.profile
+    context = {
+        "profile": profile,
+        "address": link.value,
+        "purpose": purpose,
+        "topic": topic,
+        "scope": _scope(profile, topic),
+        "manage_token": AddressLink(profile.pk, link.channel, link.value).dumps(),
+    }
+    if request.method != "POST":
+        return _render(request, "unsubscribe", context)
+    if not is_suppressed(link.channel, link.value):  # an erased address stays a bare hash
+        customer.customer_choices_record(
+            profile=profile,
+            channel=link.channel,
+            value=link.value,
+            choices=unsubscribe_choices(profile=profile, purpose=purpose, topic=topic),
+            source=Source.ONE_CLICK_UNSUBSCRIBE,
+            ip_address=client_ip(request),
+            user_agent=user_agent(request),
+            reason="one-click unsubscribe (RFC 8058)" if one_click else "unsubscribe link",
+        )
+    return _render(request, "unsubscribe_done", context)
+
+
+def _scope(profile: ComplianceProfile, topic: Topic | None) -> str:
+    scope = profile.unsubscribe_scope
+    if scope == ComplianceProfile.UnsubscribeScope.TOPIC and topic is None:
+        return ComplianceProfile.UnsubscribeScope.PURPOSE
+    return scope
