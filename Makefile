@@ -32,6 +32,16 @@ worker: install
 beat: install
 	$(BIN)/celery -A config beat --loglevel=INFO --schedule=/tmp/consent-crm-beat-schedule
 
+## Benchmarks (PostgreSQL; DESIGN.md §7): one table, JSON in $$BENCH_OUT (bench-results.json).
+BENCH_DB ?= postgres://postgres@127.0.0.1:5432/consent_crm_bench
+BENCH_QUICK_DB ?= postgres://postgres@127.0.0.1:5432/consent_crm_bench_quick
+
+bench: install
+	DATABASE_URL=$(BENCH_DB) $(BIN)/python tests/bench/run.py --contacts 1000000
+
+bench-quick: install
+	DATABASE_URL=$(BENCH_QUICK_DB) $(BIN)/python tests/bench/run.py --contacts 100000 --runs 3
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
