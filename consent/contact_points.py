@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from consent.models import Channel, ContactPointConsent, Purpose, Suppression, Topic
@@ -118,6 +118,21 @@ def is_suppressed(channel: str, value: str) -> bool:
 # Contact-point consent
 
 
+def _lock_address(channel: str, value: str) -> None:
+    """Serialize writers of one address until the transaction ends (PostgreSQL advisory lock).
+
+    An opt-in and the erasure of the same address must not interleave: otherwise an opt-in
+    that checked the suppression before the erasure committed is written after it. SQLite
+    serializes writing transactions by itself.
+    """
+    if connection.vendor != "postgresql":
+        return
+    digest = hashlib.sha256(f"{channel}:{normalized_address_hash(value)}".encode()).digest()
+    key = int.from_bytes(digest[:8], "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
 def _user_or_none(user):
     return user if user is not None and user.is_authenticated else None
 
@@ -206,10 +221,12 @@ def contact_point_consent_set(
     nothing and writes no history row (`captured_at` counts only when given). Opting in a
     suppressed address is refused. `notice_version` defaults to the profile's.
     """
+    value = normalize_address(channel, value)
+    _lock_address(channel, value)  # before the suppression check: erasure takes it too
     wanted = _validated(
         ContactPointConsent(
             channel=channel,
-            value=normalize_address(channel, value),
+            value=value,
             purpose=purpose,
             topic=topic,
             status=status,
@@ -379,6 +396,7 @@ def _scrub_admin_log(record_ids: list[int]) -> None:
 
 def _erase_address(*, channel: str, value: str, user) -> tuple[int, int]:
     """Delete an address's records and their history; an opt-out becomes a suppression first."""
+    _lock_address(channel, value)
     records = ContactPointConsent.objects.for_address(channel, value)
     statuses = dict(records.values_list("pk", "status"))
     if not statuses:

@@ -222,12 +222,6 @@ def test_consent_writes_racing_an_anonymization_neither_crash_nor_outlive_it(
         assert secret not in dump, secret
 
 
-@pytest.mark.xfail(
-    reason="known race in consent/contact_points.py (see SECURITY.md): an opt-in that checked "
-    "the suppression before a concurrent erasure committed is written after it, and "
-    "_locked_or_created re-raises an IntegrityError when the row it collided with was erased",
-    strict=False,
-)
 def test_an_opt_in_racing_the_erasure_of_its_address_does_not_survive_it(postgresql_only):
     address = "Ursula.Racer@Optin-Race.example"
     contact = factories.contact(first_name="Ursula", last_name="Optinrace", email=address)
