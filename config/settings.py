@@ -159,7 +159,6 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
-
     "COMPONENT_SPLIT_REQUEST": True,
     # Choice fields shared by several models get one stable enum name each.
     "ENUM_NAME_OVERRIDES": {
