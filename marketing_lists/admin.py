@@ -10,6 +10,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from common.admin import (
     DataProtectionViewFilter,
+    LargeTableAdminMixin,
     ServiceAdminMixin,
     ServiceModelForm,
     bounded_count,
@@ -54,14 +55,13 @@ class MemberInline(admin.TabularInline):
 
 
 @admin.register(MarketingList)
-class MarketingListAdmin(ServiceAdminMixin, SimpleHistoryAdmin):
+class MarketingListAdmin(LargeTableAdminMixin, ServiceAdminMixin, SimpleHistoryAdmin):
     form = MarketingListForm
     list_display = ["name", "list_type", "member_type", "purpose", "topic", "active"]
     list_filter = [DataProtectionViewFilter, "list_type", "member_type", "active"]
     list_select_related = ["purpose", "topic"]
     search_fields = ["name"]
     readonly_fields = ["member_preview"]
-    show_full_result_count = False
 
     change_form_template = "admin/marketing_lists/marketinglist_change_form.html"
 
