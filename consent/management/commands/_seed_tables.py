@@ -8,6 +8,7 @@ columns `bulk_history_create` would write.
 
 from collections.abc import Iterable
 from contextlib import contextmanager
+from datetime import UTC
 
 from django.core.management.base import CommandError
 from django.core.management.color import no_style
@@ -108,10 +109,24 @@ def _converter(connection, field: models.Field):
     if connection.vendor == "postgresql":
         return None  # psycopg adapts aware datetimes, dates and booleans itself
     if isinstance(field, models.DateTimeField):
-        return connection.ops.adapt_datetimefield_value
+        return _datetime_converter(connection)
     if isinstance(field, models.DateField):
         return connection.ops.adapt_datefield_value
     return None
+
+
+def _datetime_converter(connection):
+    """Django's adapter, with a shortcut for UTC values into a UTC database (all of ours):
+    the adapter's timezone conversion is a third of the SQLite seed's time otherwise."""
+    adapt = connection.ops.adapt_datetimefield_value
+    utc_database = connection.timezone == UTC
+
+    def convert(value):
+        if utc_database and value.tzinfo is UTC:
+            return str(value.replace(tzinfo=None))
+        return adapt(value)
+
+    return convert
 
 
 def history_insert(
