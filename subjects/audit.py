@@ -34,8 +34,26 @@ class AuditedHistoryModel(models.Model):
         abstract = True
 
 
+class AuditedHistoricalRecords(HistoricalRecords):
+    """simple-history's descriptor plus named indexes on the historical table.
+
+    The historical model gets its own `Meta`, so indexes cannot come from the abstract base;
+    `indexes` are added to the options simple-history builds.
+    """
+
+    def __init__(self, *, indexes=(), **kwargs):
+        self.extra_indexes = list(indexes)
+        super().__init__(**kwargs)
+
+    def get_meta_options(self, model):
+        options = super().get_meta_options(model)
+        if self.extra_indexes:
+            options["indexes"] = (*options.get("indexes", ()), *self.extra_indexes)
+        return options
+
+
 def audited_history(**kwargs) -> HistoricalRecords:
-    return HistoricalRecords(bases=[AuditedHistoryModel], **kwargs)
+    return AuditedHistoricalRecords(bases=[AuditedHistoryModel], **kwargs)
 
 
 def stamp(instance, *, user=None, source: str = "", reason: str = ""):

@@ -212,6 +212,12 @@ class Lead(Subject):
                 name="lead_active_idx",
                 condition=Q(status="open", anonymized_at__isnull=True),
             ),
+            # "Qualified / disqualified leads" filters in list order.
+            models.Index(fields=["status", "id"], name="lead_status_idx"),
+            # "Anonymized leads" view: a few rows among a million, in list order.
+            models.Index(
+                fields=["id"], name="lead_anonymized_idx", condition=Q(anonymized_at__isnull=False)
+            ),
         ]
 
     @property
@@ -274,6 +280,17 @@ class Contact(Subject):
                 fields=["id"],
                 name="contact_active_idx",
                 condition=Q(state="active", anonymized_at__isnull=True),
+            ),
+            # "Inactive contacts" and "Anonymized contacts" views: rare rows, in list order.
+            models.Index(
+                fields=["id"],
+                name="contact_inactive_idx",
+                condition=Q(state="inactive", anonymized_at__isnull=True),
+            ),
+            models.Index(
+                fields=["id"],
+                name="contact_anonymized_idx",
+                condition=Q(anonymized_at__isnull=False),
             ),
         ]
 

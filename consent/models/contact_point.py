@@ -226,7 +226,11 @@ class ContactPointConsent(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = ContactPointConsentQuerySet.as_manager()
-    history = audited_history(excluded_fields=["updated_at"])
+    history = audited_history(
+        excluded_fields=["updated_at"],
+        # Timeline, access report and erasure read an address's history, never by record id.
+        indexes=[models.Index(fields=["channel", "value"], name="cpc_history_address_idx")],
+    )
 
     class Meta:
         ordering = ["channel", "value", "purpose_id", "topic_id", "id"]
