@@ -226,6 +226,12 @@ class SubjectAdmin(LargeTableAdminMixin, ServiceAdminMixin, SimpleHistoryAdmin):
     def has_anonymize_permission(self, request, obj=None):
         return request.user.has_perm(f"subjects.anonymize_{self.model._meta.model_name}")
 
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        if request.user.has_perm(subject_services.protection_permission(self.model)):
+            return readonly
+        return [*readonly, *subject_services.PROTECTION_FIELDS]
+
     def has_change_permission(self, request, obj=None):
         if obj is not None and obj.is_read_only:
             return False  # shown read-only; lifecycle actions stay available

@@ -190,7 +190,11 @@ class Lead(Subject):
 
     class Meta:
         ordering = ["-id"]
-        permissions = [("anonymize_lead", "Can anonymize leads")]
+        permissions = [
+            ("anonymize_lead", "Can anonymize leads"),
+            # DESIGN §3.1: `restricted` (Art. 18) and the inherent basis are manual DPO fields.
+            ("restrict_lead", "Can restrict leads and set their inherent basis"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=["open", "qualified", "disqualified"]),
@@ -260,7 +264,11 @@ class Contact(Subject):
 
     class Meta:
         ordering = ["-id"]
-        permissions = [("anonymize_contact", "Can anonymize contacts")]
+        permissions = [
+            ("anonymize_contact", "Can anonymize contacts"),
+            # DESIGN §3.1: `restricted` (Art. 18) and the inherent basis are manual DPO fields.
+            ("restrict_contact", "Can restrict contacts and set their inherent basis"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(state__in=["active", "inactive"]), name="contact_state_valid"

@@ -24,15 +24,15 @@ from subjects.models import (
 )
 from subjects.normalize import normalize_email, normalize_phone
 
+# Manual DPO fields (DESIGN §3.1): changed only with `protection_permission`.
+PROTECTION_FIELDS = ("restricted", "inherent_basis", "inherent_basis_note")
 SUBJECT_EDITABLE_FIELDS = (
     "first_name",
     "last_name",
     "email",
     "phone",
     *PREFERENCE_FIELDS,
-    "restricted",
-    "inherent_basis",
-    "inherent_basis_note",
+    *PROTECTION_FIELDS,
 )
 LEAD_EDITABLE_FIELDS = (*SUBJECT_EDITABLE_FIELDS, "company_name", "source")
 CONTACT_EDITABLE_FIELDS = (*SUBJECT_EDITABLE_FIELDS, "account")
@@ -67,11 +67,35 @@ def ensure_writable(subject: Subject) -> None:
         )
 
 
-def subject_assign(subject: Subject, data: dict) -> None:
+def protection_permission(model: type[Subject]) -> str:
+    """The permission to change PROTECTION_FIELDS (the DPO role has it)."""
+    return f"subjects.restrict_{model._meta.model_name}"
+
+
+def ensure_may_change_protection(subject: Subject, data: dict, user) -> None:
+    """Only users with `protection_permission` change a subject's restriction or inherent basis.
+
+    `user=None` is the system (loads, customers' own pages), which never sets these fields.
+    """
+    if user is None or user.has_perm(protection_permission(type(subject))):
+        return
+    errors = {
+        name: ValidationError(
+            "Only a data protection officer may change this field.", code="permission_denied"
+        )
+        for name in PROTECTION_FIELDS
+        if name in data and data[name] != getattr(subject, name)
+    }
+    if errors:
+        raise ValidationError(errors)
+
+
+def subject_assign(subject: Subject, data: dict, *, user=None) -> None:
     """Set editable fields from `data`, normalizing addresses; field errors as a dict."""
     unknown = set(data) - set(editable_fields(type(subject)))
     if unknown:
         raise ValidationError(dict.fromkeys(sorted(unknown), "This field cannot be set."))
+    ensure_may_change_protection(subject, data, user)
     for name, value in data.items():
         setattr(subject, name, value)
     errors = {}
@@ -141,7 +165,7 @@ def subject_create(
     *, model: type[Subject], data: dict, user=None, source: str = Source.INTERNAL, reason: str = ""
 ) -> Subject:
     subject = model()
-    subject_assign(subject, data)
+    subject_assign(subject, data, user=user)
     subject_apply_consent_summary(subject, level=0, max_expiry=None, active_count=0, total_count=0)
     stamp(subject, user=user, source=source, reason=reason or "created")
     subject.save()
