@@ -122,7 +122,7 @@ def subject_update(
     """Edit a subject's own fields; refused for read-only subjects."""
     subject_services.lock_for_write(subject)
     subject_services.ensure_writable(subject)
-    subject_services.subject_assign(subject, data)
+    subject_services.subject_assign(subject, data, user=user)
     summary = consent_summaries(model=type(subject), ids=[subject.pk]).get(
         subject.pk, ConsentSummary()
     )
