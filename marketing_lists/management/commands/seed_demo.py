@@ -12,22 +12,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 
-from django.apps import apps
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 from django.utils import timezone
 
 from consent.contact_points import normalized_address_hash
-from consent.management.commands import _seed_rows as rows
-from consent.management.commands._seed_tables import (
-    TableWriter,
-    analyze,
-    history_insert,
-    indexes_and_foreign_keys_deferred,
-    next_id,
-    reset_sequences,
-)
 from consent.models import (
     ComplianceProfile,
     ConsentLevelSubstatus,
@@ -39,6 +29,16 @@ from consent.models import (
     Topic,
 )
 from consent.roles import DPO
+from marketing_lists.management.commands import _seed_rows as rows
+from marketing_lists.management.commands._seed_tables import (
+    TableWriter,
+    analyze,
+    history_insert,
+    indexes_and_foreign_keys_deferred,
+    next_id,
+    reset_sequences,
+)
+from marketing_lists.models import MarketingList, MarketingListMember
 from subjects.audit import Source, history_attrs
 from subjects.models import Account, Contact, Lead
 
@@ -239,13 +239,9 @@ class Command(BaseCommand):
                 source=source,
             )
 
-    # -- marketing lists (an optional, higher app: looked up, not imported) -------------------
+    # -- marketing lists ------------------------------------------------------------------------
 
     def create_lists(self, first: rows.NextIds, last: rows.NextIds, now) -> int:
-        if not apps.is_installed("marketing_lists"):
-            return 0
-        marketing_list = apps.get_model("marketing_lists", "MarketingList")
-        member = apps.get_model("marketing_lists", "MarketingListMember")
         commercial = Purpose.objects.filter(
             profile__is_default=True, kind=Purpose.Kind.COMMERCIAL
         ).first()
@@ -259,10 +255,10 @@ class Command(BaseCommand):
             ("Key accounts", "static", "account", "", None),
         ]
         existing = {
-            ml.name: ml for ml in marketing_list.objects.filter(name__in=[s[0] for s in specs])
+            ml.name: ml for ml in MarketingList.objects.filter(name__in=[s[0] for s in specs])
         }
-        created = marketing_list.objects.bulk_create(
-            marketing_list(
+        created = MarketingList.objects.bulk_create(
+            MarketingList(
                 name=name,
                 list_type=list_type,
                 member_type=member_type,
@@ -273,19 +269,19 @@ class Command(BaseCommand):
             for name, list_type, member_type, query, topic in specs
             if name not in existing  # seeding again adds members, not lists
         )
-        marketing_list.history.bulk_history_create(
+        MarketingList.history.bulk_history_create(
             created,
             default_change_reason=HISTORY_REASON,
             custom_historical_attrs=history_attrs(Source.LOADED),
         )
         lists = [*existing.values(), *created]
         static = {ml.member_type: ml.pk for ml in lists if ml.list_type == "static"}
-        return self.static_members(member, static, first, last, now)
+        return self.static_members(static, first, last, now)
 
     @staticmethod
-    def static_members(member, static: dict, first: rows.NextIds, last: rows.NextIds, now) -> int:
+    def static_members(static: dict, first: rows.NextIds, last: rows.NextIds, now) -> int:
         """Every 20th new contact, 10th new lead and 50th new account is a static member."""
-        pk = next_id(member)
+        pk = next_id(MarketingListMember)
         members = []
         for member_type, step, column in (
             ("contact", 20, 3),
@@ -298,14 +294,14 @@ class Command(BaseCommand):
                 members.append(tuple(row))
                 pk += 1
         columns = ("id", "list_id", "account_id", "contact_id", "lead_id", "added_at")
-        TableWriter(connection, member, columns).write(members)
+        TableWriter(connection, MarketingListMember, columns).write(members)
         history_insert(
             connection,
-            member,
+            MarketingListMember,
             ids=range(pk - len(members), pk),
             date_column="added_at",
             reason="member added",
             source=Source.LOADED,
         )
-        reset_sequences(connection, [member])
+        reset_sequences(connection, [MarketingListMember])
         return len(members)
