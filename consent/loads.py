@@ -9,10 +9,12 @@ One code path for `manage.py load_consent`, the admin and the API:
   validator into a staging table (PostgreSQL: COPY into a temp table), then classifies every
   row in one set-based query (`_PLAN_SQL`: in-file duplicates, suppressed opt-ins, stale,
   unchanged, new opt-ins / opt-outs / other changes) and, unless it is a dry run or a refused
-  `reject` load, writes in one transaction: on PostgreSQL one INSERT … ON CONFLICT per partial
-  unique constraint whose RETURNING feeds the INSERT of the history rows; elsewhere batched
-  ORM bulk operations with `bulk_history_create`. Both backends share the staging table and the
-  classification query, so they report and write the same thing.
+  `reject` load, writes in one transaction: on PostgreSQL, per partial unique constraint, one
+  plain INSERT of the new records and one INSERT … ON CONFLICT of the others (or of all, when
+  someone created one of the "new" records meanwhile), each statement's RETURNING feeding the
+  INSERT of the history rows; elsewhere batched ORM bulk operations with `bulk_history_create`.
+  Both backends share the staging table and the classification query, so they report and write
+  the same thing. The phases' durations are logged at INFO (`consent.loads`).
 
 Every written record gets a history row: the row's source (`loaded` by default), the loading
 user as `history_user`, the file name as the change reason. `captured_by` stays empty: the
@@ -30,6 +32,7 @@ import hmac
 import logging
 import operator
 import re
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -40,7 +43,7 @@ from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from email_validator import EmailNotValidError, validate_email
@@ -80,6 +83,7 @@ MAX_FILE_BYTES = getattr(settings, "CONSENT_LOAD_MAX_BYTES", 512 * 1024 * 1024)
 MAX_LINE_CHARS = 64 * 1024  # a real row is under 1,500 characters
 MAX_ROW_ERRORS = 1000  # stored per load; the total is counted
 BATCH_ROWS = 20_000  # rows per staging batch (and per progress update)
+TEMP_BUFFERS = "256MB"  # PostgreSQL: the session's temp buffers for the staging tables
 ORM_BATCH = 500  # rows per ORM write batch (SQLite's variable limit, memory)
 FUTURE_TOLERANCE = timedelta(minutes=5)  # clock skew between the source system and us
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -220,6 +224,8 @@ def consent_load_run(*, load: ConsentLoad) -> ConsentLoad:
         logger.exception("consent load %s failed", load.pk)
         _finish_after_error(load, run.report)
         raise
+    phases = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in run.phases.items())
+    logger.info("consent load %s: %s (%s)", load.pk, load.status, phases, extra={"phases": phases})
     return load
 
 
@@ -516,9 +522,10 @@ def normalized_value(channel: str, raw: str) -> str:
     return normalize_address(channel, raw)
 
 
-def _address_hash(value: str) -> str:
-    """Exactly consent.contact_points.normalized_address_hash, in OpenSSL's one-shot HMAC."""
-    key = settings.SUPPRESSION_HASH_KEY.encode()
+def _address_hash(value: str, key: bytes | None = None) -> str:
+    """Exactly consent.contact_points.normalized_address_hash, in OpenSSL's one-shot HMAC.
+    `key`: SUPPRESSION_HASH_KEY encoded, read once per run (a settings read costs more)."""
+    key = settings.SUPPRESSION_HASH_KEY.encode() if key is None else key
     return hmac.digest(key, value.encode(), "sha256").hex()
 
 
@@ -587,6 +594,7 @@ class _RowValidator:
         self.latest_us = _micros(now + FUTURE_TOLERANCE)
         self.memo: dict[str, dict] = {name: {} for name in ("channel", "purpose", "topic")}
         self.memo.update(status={}, source={})
+        self.hash_key = settings.SUPPRESSION_HASH_KEY.encode()
 
     def __call__(self, record: list[str], line: int) -> tuple[StagedRow | None, list]:
         if len(record) != self.width:
@@ -613,7 +621,7 @@ class _RowValidator:
         value = _simple_email(raw_value) if channel == Channel.EMAIL else None
         if moment is None or value is None:
             return None
-        value_hash = _address_hash(value) if status == Status.OPTED_IN else None
+        value_hash = _address_hash(value, self.hash_key) if status == Status.OPTED_IN else None
         row = (line, channel, value, value_hash, purpose_id, topic_id, status, source, reason)
         return (*row, requested_by, *moment)
 
@@ -646,7 +654,7 @@ class _RowValidator:
         captured_us, given = self._captured_at(captured, problems)
         if problems:
             return None, problems
-        value_hash = _address_hash(value) if status == Status.OPTED_IN else None
+        value_hash = _address_hash(value, self.hash_key) if status == Status.OPTED_IN else None
         row = (line, channel_code, value, value_hash, purpose_obj.pk, topic_id, status, source)
         return (*row, reason, requested_by, captured_us, given), []
 
@@ -939,7 +947,7 @@ SELECT r.line, r.channel, r.value, r.purpose_id, r.topic_id, r.status, r.source,
     ELSE 'other_change'
   END AS outcome
 FROM (
-  SELECT s.*, ROW_NUMBER() OVER w AS rn, FIRST_VALUE(s.line) OVER w AS winner_line
+  SELECT s.*, {{ranking}}
   FROM (
     SELECT s.*, CASE WHEN s.status = 'opted_in' AND EXISTS (
       SELECT 1 FROM {Suppression._meta.db_table} x
@@ -947,13 +955,27 @@ FROM (
       AS suppressed
     FROM {STAGE} s
   ) s
-  WINDOW w AS (PARTITION BY s.channel{{binary}}, s.value{{binary}}, s.purpose_id, s.topic_id
-               ORDER BY s.suppressed, s.captured_us DESC, s.line DESC)
+  {{window}}
 ) r
 LEFT JOIN {ContactPointConsent._meta.db_table} c
   ON c.channel = r.channel AND c.value = r.value AND c.purpose_id = r.purpose_id
   AND (c.topic_id = r.topic_id OR (c.topic_id IS NULL AND r.topic_id IS NULL))
 """
+
+# The duplicates' ranking; without duplicates in the file (the common case) every row is its
+# key's only row, and the sort of a million wide rows the window needs is skipped.
+_RANKED = {
+    True: (
+        "ROW_NUMBER() OVER w AS rn, FIRST_VALUE(s.line) OVER w AS winner_line",
+        "WINDOW w AS (PARTITION BY s.channel{binary}, s.value{binary}, s.purpose_id, "
+        "s.topic_id ORDER BY s.suppressed, s.captured_us DESC, s.line DESC)",
+    ),
+    False: ("1 AS rn, s.line AS winner_line", ""),
+}
+_HAS_DUPLICATES_SQL = (
+    f"SELECT EXISTS (SELECT 1 FROM {STAGE} GROUP BY channel, value, purpose_id, topic_id "
+    "HAVING COUNT(*) > 1)"
+)
 
 
 def _binary(vendor: str) -> str:
@@ -983,6 +1005,8 @@ class _Stage:
 
     def __enter__(self) -> "_Stage":
         with connection.cursor() as cursor:
+            if self.postgres:
+                _temp_buffers(cursor)
             self._drop(cursor)
             cursor.execute(f"CREATE TEMP TABLE {STAGE} ({_STAGE_COLUMNS})")
             if self.postgres:
@@ -1026,8 +1050,13 @@ class _Stage:
                 # Text sorts in the database's collation (strcoll) cost seconds per million
                 # rows: group in byte order, and join by hash or index, never by merge.
                 cursor.execute("SET enable_mergejoin = off")
+            cursor.execute(_HAS_DUPLICATES_SQL)
+            ranking, window = _RANKED[bool(cursor.fetchone()[0])]
+            binary = _binary(self.vendor)
             sql = _PLAN_SQL.format(
-                captured=_captured_sql(self.vendor, "r"), binary=_binary(self.vendor)
+                captured=_captured_sql(self.vendor, "r"),
+                ranking=ranking,
+                window=window.format(binary=binary),
             )
             cursor.execute(sql, {"now": self._db_datetime(self.now)})
             if self.postgres:
@@ -1055,6 +1084,18 @@ class _Stage:
     def write(self, *, user_id: int | None, reason: str) -> int:
         writer = _write_postgres if self.postgres else _write_orm
         return writer(self, user_id=user_id, reason=reason)
+
+
+def _temp_buffers(cursor) -> None:
+    """Room for the staging and plan tables (~200 bytes a row each) in the session's temp
+    buffers, instead of 8 MB by default. PostgreSQL only accepts it before the session's first
+    temp table: a session that ran a load already keeps what it has. The memory is taken as
+    the tables grow and stays with the session."""
+    try:
+        with transaction.atomic():
+            cursor.execute(f"SET temp_buffers = '{TEMP_BUFFERS}'")
+    except DatabaseError:
+        pass
 
 
 class _Collect:
@@ -1136,23 +1177,37 @@ _CONFLICT_TARGETS = {
 }
 
 
-def _upsert_sql(topic_test: str) -> str:
-    """INSERT … ON CONFLICT against one partial unique constraint; its RETURNING feeds the
-    history INSERT in the same statement. A row made stale meanwhile is not overwritten."""
+def _write_sql(topic_test: str, *, new: bool | None) -> str:
+    """The records of one partial unique constraint, with their history rows in the same
+    statement (the written rows feed the history INSERT).
+
+    `new=True`: the rows the plan found no record for, by a plain INSERT (a unique violation
+    means a record was created meanwhile: the caller falls back to the upsert). Otherwise an
+    INSERT … ON CONFLICT against the constraint, of the rows that had a record (`new=False`)
+    or of all (`new=None`); a row made stale meanwhile is not overwritten.
+    """
     values = _loaded_values()
     history = _history_values()
-    updated = [c for c in values if c not in (*_KEY_COLUMNS, "created_at")]
     outcomes = ", ".join(f"'{o}'" for o in WRITE_OUTCOMES)
+    existing = {True: "AND p.existing_id IS NULL", False: "AND p.existing_id IS NOT NULL"}
+    if new:
+        conflict, created = "", "TRUE"
+    else:
+        updated = [c for c in values if c not in (*_KEY_COLUMNS, "created_at")]
+        conflict = (
+            f"ON CONFLICT {_CONFLICT_TARGETS[topic_test]} DO UPDATE "
+            f"SET {', '.join(f'{c} = EXCLUDED.{c}' for c in updated)} "
+            "WHERE c.captured_at <= EXCLUDED.captured_at"
+        )
+        created = "(c.xmax = 0)"
     return f"""
 WITH w AS (
   INSERT INTO {ContactPointConsent._meta.db_table} AS c ({", ".join(values)})
   SELECT {", ".join(values.values())} FROM {PLAN} p
-  WHERE p.outcome IN ({outcomes}) AND p.topic_id {topic_test}
+  WHERE p.outcome IN ({outcomes}) AND p.topic_id {topic_test} {existing.get(new, "")}
   ORDER BY p.channel COLLATE "C", p.value COLLATE "C", p.purpose_id, p.topic_id
-  ON CONFLICT {_CONFLICT_TARGETS[topic_test]} DO UPDATE
-  SET {", ".join(f"{c} = EXCLUDED.{c}" for c in updated)}
-  WHERE c.captured_at <= EXCLUDED.captured_at
-  RETURNING c.*, (c.xmax = 0) AS created
+  {conflict}
+  RETURNING c.*, {created} AS created
 )
 INSERT INTO {ContactPointConsent.history.model._meta.db_table} ({", ".join(history)})
 SELECT {", ".join(history.values())} FROM w
@@ -1160,11 +1215,20 @@ SELECT {", ".join(history.values())} FROM w
 
 
 def _write_postgres(stage: _Stage, *, user_id: int | None, reason: str) -> int:
+    """New records by plain INSERTs (a speculative ON CONFLICT insertion costs more per row,
+    and a large load is mostly new records), the others by upserts."""
     params = {"now": stage.now, "reason": reason, "user_id": user_id}
     written = 0
     with connection.cursor() as cursor:
         for topic_test in _CONFLICT_TARGETS:
-            cursor.execute(_upsert_sql(topic_test), params)
+            try:
+                with transaction.atomic():  # a savepoint: a failed INSERT leaves no trace
+                    cursor.execute(_write_sql(topic_test, new=True), params)
+                    written += cursor.rowcount
+                rest = False
+            except IntegrityError:  # a record of a "new" key was created since the plan
+                rest = None
+            cursor.execute(_write_sql(topic_test, new=rest), params)
             written += cursor.rowcount
     return written
 
@@ -1277,14 +1341,24 @@ class _Run:
         self.load = load
         self.report = _Report()
         self.now = timezone.now()
+        self.phases: dict[str, float] = {}  # seconds per phase, logged at the end
+
+    def _phase(self, name: str, started: float) -> float:
+        now = time.perf_counter()
+        self.phases[name] = self.phases.get(name, 0.0) + now - started
+        return now
 
     def execute(self) -> None:
         load = self.load
         with _Stage(self.now) as stage:
+            started = time.perf_counter()
             self._fill(stage)
+            started = self._phase("read+stage", started)
             stage.plan()
+            started = self._phase("plan", started)
             self.report.outcome_counts = stage.outcome_counts()
             self.report.notes = stage.notes(MAX_ROW_ERRORS, lines=not load.from_subjects)
+            started = self._phase("report", started)
             if load.dry_run:
                 _finish(load, ConsentLoad.Status.PREVIEWED, self.report)
             elif load.mode == ConsentLoad.Mode.REJECT and self.report.invalid:
@@ -1294,7 +1368,9 @@ class _Run:
                     self.report.written = stage.write(
                         user_id=load.created_by_id, reason=self._reason()
                     )
+                    started = self._phase("write", started)
                     _finish(load, ConsentLoad.Status.DONE, self.report)
+                self._phase("commit", started)
 
     def _rows(self) -> Iterator[StagedRow]:
         source = _subject_rows if self.load.from_subjects else _file_rows

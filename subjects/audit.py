@@ -41,9 +41,17 @@ class AuditedHistoricalRecords(HistoricalRecords):
     `indexes` are added to the options simple-history builds.
     """
 
-    def __init__(self, *, indexes=(), **kwargs):
+    def __init__(self, *, indexes=(), user_db_index=True, **kwargs):
         self.extra_indexes = list(indexes)
+        self.user_db_index = user_db_index  # False: no index on history_user (bulk-written)
         super().__init__(**kwargs)
+
+    def _get_history_user_fields(self):
+        fields = super()._get_history_user_fields()
+        user = fields.get("history_user")
+        if not self.user_db_index and isinstance(user, models.ForeignKey):
+            user.db_index = False
+        return fields
 
     def get_meta_options(self, model):
         options = super().get_meta_options(model)

@@ -199,6 +199,7 @@ class ContactPointConsent(models.Model):
         on_delete=models.PROTECT,
         related_name="contact_point_consents",
         help_text="Empty for the purpose-level record.",
+        db_index=False,  # cpc_topic_idx: partial, most records have no topic
     )
     status = models.CharField(max_length=9, choices=Status.choices, default=Status.NOT_SET)
     source = models.CharField(max_length=32, choices=Source.choices, default=Source.INTERNAL)
@@ -214,6 +215,7 @@ class ContactPointConsent(models.Model):
         on_delete=models.SET_NULL,
         related_name="captured_contact_point_consents",
         editable=False,
+        db_index=False,  # cpc_captured_by_idx: partial, loaded records have no capturing user
     )
     captured_at = models.DateTimeField(default=timezone.now)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
@@ -230,6 +232,13 @@ class ContactPointConsent(models.Model):
         excluded_fields=["updated_at"],
         # Timeline, access report and erasure read an address's history, never by record id.
         indexes=[models.Index(fields=["channel", "value"], name="cpc_history_address_idx")],
+        # A consent load writes a million history rows at once (DESIGN §7): no foreign key and
+        # no index for columns nothing looks history up by — every one costs an index entry
+        # (or a deferred check) per row. Deleting a user still nulls its history_user (Django
+        # does it, by a scan of this table: rare and admin-only).
+        user_db_constraint=False,
+        user_db_index=False,
+        no_db_index=["purpose", "topic", "captured_by"],
     )
 
     class Meta:
@@ -261,6 +270,15 @@ class ContactPointConsent(models.Model):
         indexes = [
             # Decision engine, timeline and erasure: every record of a set of addresses.
             models.Index(fields=["channel", "value"], name="cpc_address_idx"),
+            # Topic and user lookups (deleting a topic or a user, the topic filter): partial, so
+            # the many records without a topic or capturing user (a consent load writes a
+            # million at once) cost no index entry. `topic_id = x` implies the condition.
+            models.Index(fields=["topic"], name="cpc_topic_idx", condition=Q(topic__isnull=False)),
+            models.Index(
+                fields=["captured_by"],
+                name="cpc_captured_by_idx",
+                condition=Q(captured_by__isnull=False),
+            ),
             # Daily expiry sweep: opt-ins whose expires_at has passed.
             models.Index(
                 fields=["expires_at"],

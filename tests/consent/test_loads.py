@@ -818,3 +818,54 @@ def test_roles_may_load_consent_except_the_service_desk(dpo, marketer, service_d
         assert user.has_perms(["consent.add_consentload", "consent.view_consentload"])
     assert not service_desk.has_perm("consent.add_consentload")
     assert not service_desk.has_perm("consent.view_consentload")
+
+
+def test_records_created_between_the_plan_and_the_write_are_updated_or_kept_never_doubled(
+    commercial, newsletter, loader, monkeypatch
+):
+    """The plan saw no record for these keys; others' writes created some before the load
+    wrote (PostgreSQL: its plain INSERT of new keys fails and the upsert takes over)."""
+    plan = loads._Stage.plan
+
+    def plan_then_others_write(stage):
+        plan(stage)
+        for value, topic, moment in (
+            ("ada@example.org", None, datetime(2024, 1, 1, tzinfo=UTC)),  # older: overwritten
+            ("bob@example.org", None, datetime(2025, 1, 1, tzinfo=UTC)),  # newer: kept
+            ("ada@example.org", newsletter, datetime(2024, 1, 1, tzinfo=UTC)),
+        ):
+            factories.cp_consent(
+                value=value,
+                purpose_obj=commercial,
+                topic=topic,
+                status="opted_out",
+                captured_at=moment,
+            )
+
+    monkeypatch.setattr(loads._Stage, "plan", plan_then_others_write)
+    result = load(
+        csv_text(
+            "email,ada@example.org,Commercial,,opted_in,,,2024-05-01T10:00:00Z,",
+            "email,bob@example.org,Commercial,,opted_in,,,2024-05-01T10:00:00Z,",
+            "email,cy@example.org,Commercial,,opted_in,,,2024-05-01T10:00:00Z,",
+            "email,ada@example.org,Commercial,Newsletter,opted_in,,,2024-05-01T10:00:00Z,",
+            "email,cy@example.org,Commercial,Newsletter,opted_in,,,2024-05-01T10:00:00Z,",
+        ),
+        user=loader,
+    )
+
+    assert (result.status, result.counts["opt_ins"], result.counts["written"]) == ("done", 5, 4)
+    assert ContactPointConsent.objects.count() == 5
+    assert record("ada@example.org").status == "opted_in"
+    assert record("ada@example.org", topic=newsletter).status == "opted_in"
+    assert record("bob@example.org").status == "opted_out"
+    assert record("cy@example.org").status == "opted_in"
+    assert record("cy@example.org", topic=newsletter).status == "opted_in"
+    loaded = History.objects.filter(history_change_reason="consents.csv")
+    assert sorted((h.value, h.topic_id or 0, h.history_type) for h in loaded) == [
+        ("ada@example.org", 0, "~"),
+        ("ada@example.org", newsletter.pk, "~"),
+        ("cy@example.org", 0, "+"),
+        ("cy@example.org", newsletter.pk, "+"),
+    ]
+    assert {h.history_user_id for h in loaded} == {loader.pk}

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from django.conf import settings
 from django.db import connection
 
 from config.celery import app as celery_app
@@ -52,6 +53,9 @@ def _session_worker(django_db_setup, django_db_blocker):
         "DATABASE_URL": url,
         "CELERY_BROKER_URL": REDIS_URL,
         "CACHE_URL": REDIS_URL.rsplit("/", 1)[0] + "/14",
+        # The test settings' keys: suppression hashes and signed links must match the worker's.
+        "SECRET_KEY": settings.SECRET_KEY,
+        "SUPPRESSION_HASH_KEY": settings.SUPPRESSION_HASH_KEY,
     }
     worker = subprocess.Popen(
         [
