@@ -1,22 +1,23 @@
 """The audience of a marketing list (DESIGN.md §3.5).
 
-members → their address for the channel → the decision of §3.4, evaluated set-based per chunk
-→ deduplicated by address → sendable recipients, plus every excluded member with its reason.
+members → their address for the channel → the decision of §3.4 → deduplicated by address →
+sendable recipients, plus every excluded member with its reason.
 
-Memory stays flat: members stream from a server-side cursor ordered by address, so members
-sharing an address arrive together and deduplication only remembers the previous address.
+One statement (`consent.decision_stream.decide_members`) joins every member to the facts of its
+address and streams them from a server-side cursor ordered by address, so members sharing an
+address arrive together and deduplication only remembers the previous address: memory stays flat.
 """
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import islice
 
 from django.core.exceptions import ValidationError
 from django.db.models import BooleanField, ExpressionWrapper, F, QuerySet
 from django.db.models.functions import Lower
 
-from consent.decision import SUBJECT_CHANNEL_FIELD, evaluate, gather_facts
+from consent.decision import SUBJECT_CHANNEL_FIELD
+from consent.decision_stream import decide_members
 from consent.models import Channel, Purpose, Topic
 from marketing_lists.models import MarketingList
 from marketing_lists.services import marketing_list_members
@@ -81,66 +82,51 @@ def _people(marketing_list: MarketingList) -> QuerySet:
     return members
 
 
-def _rows(request: AudienceRequest) -> Iterator[tuple]:
-    """(id, address key, active) per non-anonymized person, ordered by address."""
+def _members(request: AudienceRequest) -> QuerySet:
+    """(id, address key, active) per non-anonymized person: the address normalized as stored."""
     people = _people(request.marketing_list).not_anonymized()
-    address_field = SUBJECT_CHANNEL_FIELD.get(request.channel)
-    key = Lower("email") if address_field == "email" else F("phone") if address_field else None
+    address_field = SUBJECT_CHANNEL_FIELD[request.channel]
+    key = Lower("email") if address_field == "email" else F("phone")
     is_active = ExpressionWrapper(people.ACTIVE, output_field=BooleanField())
-    if key is None:  # custom channels: subjects hold no such address
-        return (
-            (pk, None, True)
-            for pk in people.order_by("pk")
-            .values_list("pk", flat=True)
-            .iterator(chunk_size=CHUNK_SIZE)
-        )
-    rows = (
-        people.annotate(address_key=key, is_active=is_active)
-        .order_by(F("address_key").asc(nulls_last=True), "pk")
-        .values_list("pk", "address_key", "is_active")
+    return people.annotate(address_key=key, is_active=is_active).values_list(
+        "pk", "address_key", "is_active"
     )
-    return rows.iterator(chunk_size=CHUNK_SIZE)
+
+
+def _member_tuples(request: AudienceRequest) -> Iterator[tuple]:
+    """(member type, id, address, allowed, reason): one per sendable address and one per
+    excluded member, in address order."""
+    member_type = (
+        "contact"
+        if request.marketing_list.member_type == "account"
+        else request.marketing_list.member_type
+    )
+    if request.channel not in SUBJECT_CHANNEL_FIELD:  # custom channels: no subject address
+        people = _people(request.marketing_list).not_anonymized().order_by("pk")
+        for pk in people.values_list("pk", flat=True).iterator(chunk_size=CHUNK_SIZE):
+            yield (member_type, pk, None, False, NO_ADDRESS)
+        return
+    batches = decide_members(
+        _members(request), channel=request.channel, purpose=request.purpose, topic=request.topic
+    )
+    previous_sent = None
+    for batch in batches:
+        for pk, address, active, allowed, reason in batch:
+            if address is None:
+                yield (member_type, pk, None, False, NO_ADDRESS)
+            elif not active:
+                yield (member_type, pk, address, False, INACTIVE)
+            elif not allowed:
+                yield (member_type, pk, address, False, reason)
+            elif address != previous_sent:  # members sharing an address arrive together
+                previous_sent = address
+                yield (member_type, pk, address, True, reason)
 
 
 def audience_rows(request: AudienceRequest) -> Iterator[AudienceRow]:
     """One row per sendable address and one per excluded member."""
-    member_type = (
-        "contact"
-        if request.marketing_list.member_type == "account"
-        else (request.marketing_list.member_type)
-    )
-    rows = _rows(request)
-    previous_sent = None
-    while chunk := list(islice(rows, CHUNK_SIZE)):
-        decisions = _decide_chunk(request, chunk)
-        for pk, address, active in chunk:
-            if address is None:
-                yield AudienceRow(member_type, pk, None, False, NO_ADDRESS)
-            elif not active:
-                yield AudienceRow(member_type, pk, address, False, INACTIVE)
-            else:
-                allowed, reason = decisions[address]
-                if not allowed:
-                    yield AudienceRow(member_type, pk, address, False, reason)
-                elif address != previous_sent:
-                    previous_sent = address
-                    yield AudienceRow(member_type, pk, address, True, reason)
-
-
-def _decide_chunk(request: AudienceRequest, chunk: list[tuple]) -> dict[str, tuple[bool, str]]:
-    values = {address for _, address, active in chunk if address is not None and active}
-    purpose_ids = {request.purpose.pk}
-    topic_ids = {request.topic.pk} if request.topic else set()
-    facts = gather_facts(
-        ((request.channel, value) for value in values),
-        purpose_ids=purpose_ids,
-        topic_ids=topic_ids,
-    )
-    decisions = {}
-    for value in values:
-        allowed, reason = evaluate(facts[(request.channel, value)], request.purpose, request.topic)
-        decisions[value] = (allowed, str(reason))
-    return decisions
+    for row in _member_tuples(request):
+        yield AudienceRow(*row)
 
 
 def audience_summary(rows: Iterable[AudienceRow]) -> dict:
@@ -159,11 +145,5 @@ CSV_HEADER = ["member_type", "member_id", "address", "allowed", "reason"]
 
 
 def audience_csv_rows(request: AudienceRequest) -> Iterator[list]:
-    for row in audience_rows(request):
-        yield [
-            row.member_type,
-            row.member_id,
-            row.address or "",
-            str(row.allowed).lower(),
-            row.reason,
-        ]
+    for member_type, pk, address, allowed, reason in _member_tuples(request):
+        yield [member_type, pk, address or "", "true" if allowed else "false", reason]
