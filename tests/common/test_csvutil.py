@@ -1,0 +1,45 @@
+import csv
+import io
+
+from common.csvutil import CHUNK_ROWS, csv_lines
+
+
+def parse(chunks) -> list[list[str]]:
+    return list(csv.reader(io.StringIO("".join(chunks))))
+
+
+def test_cells_a_spreadsheet_would_evaluate_are_neutralized_numbers_are_not():
+    rows = [["=cmd|' /C calc'!A0", "+1", "-2+3", "@SUM(A1)", "\tx", "plain", None, -5, 1.5, True]]
+
+    assert parse(csv_lines(["a"] * 10, rows)) == [
+        ["a"] * 10,
+        [
+            "'=cmd|' /C calc'!A0",
+            "'+1",
+            "'-2+3",
+            "'@SUM(A1)",
+            "'\tx",
+            "plain",
+            "",
+            "-5",
+            "1.5",
+            "True",
+        ],
+    ]
+
+
+def test_streams_in_chunks_and_loses_no_row():
+    count = CHUNK_ROWS * 2 + 7
+    rows = ([n, f"a{n}@example.org", "line\nbreak, comma"] for n in range(count))
+
+    chunks = list(csv_lines(["id", "address", "note"], rows))
+
+    assert len(chunks) == 3  # two full chunks and the rest
+    parsed = parse(chunks)
+    assert parsed[0] == ["id", "address", "note"]
+    assert len(parsed) == count + 1
+    assert parsed[-1] == [str(count - 1), f"a{count - 1}@example.org", "line\nbreak, comma"]
+
+
+def test_header_only_for_no_rows():
+    assert parse(csv_lines(["id"], [])) == [["id"]]
