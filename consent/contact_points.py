@@ -20,12 +20,13 @@ from django.utils import timezone
 
 from consent.models import Channel, ContactPointConsent, Purpose, Suppression, Topic
 from consent.models.contact_point import ADDRESS_MAX_LENGTH
-from subjects.audit import Source, history_attrs, stamp
+from subjects.audit import Source, history_attrs, history_insert_sql, history_params, stamp
 from subjects.models import ANONYMIZED_NAME, Contact, Lead
 from subjects.normalize import normalize_email, normalize_phone
 
 Status = ContactPointConsent.Status
 BATCH_SIZE = 1000
+EXPIRY_BATCH_SIZE = 5000  # the set-based sweep: fewer, larger statements
 SUPPRESSED_MESSAGE = (
     "This address is suppressed: its owner was erased after opting out, so it cannot be "
     "opted in again unless a DPO removes the suppression."
@@ -262,17 +263,28 @@ def contact_point_consent_set(
 
 
 def contact_point_consents_expire(
-    *, now: datetime | None = None, batch_size: int = BATCH_SIZE
+    *, now: datetime | None = None, batch_size: int = EXPIRY_BATCH_SIZE
 ) -> int:
     """The daily sweep: opt-ins whose `expires_at` has passed become `not_set` (source system).
 
-    Set-based and idempotent: each batch is one UPDATE and one history insert; rows locked by a
-    concurrent sweep are skipped, so each opt-in expires once.
+    Set-based and idempotent: each batch locks, updates and writes the history of its rows in
+    one statement on PostgreSQL (one UPDATE and one history insert elsewhere); rows locked by
+    a concurrent writer or sweep are skipped, so each opt-in expires once.
     """
-    now = now or timezone.now()
+    set_based = connection.vendor == "postgresql"
+    return _consents_expire(now=now or timezone.now(), batch_size=batch_size, set_based=set_based)
+
+
+def _consents_expire(*, now: datetime, batch_size: int, set_based: bool) -> int:
     expired = 0
-    while batch_count := _expire_batch(now=now, batch_size=batch_size):
-        expired += batch_count
+    if not set_based:
+        while batch_count := _expire_batch(now=now, batch_size=batch_size):
+            expired += batch_count
+        return expired
+    after = None
+    while keys := _expire_batch_sql(now=now, after=after, batch_size=batch_size):
+        expired += len(keys)
+        after = max(keys)
     return expired
 
 
@@ -300,6 +312,51 @@ def _expire_batch(*, now: datetime, batch_size: int) -> int:
         custom_historical_attrs=history_attrs(Source.SYSTEM),
     )
     return len(batch)
+
+
+@transaction.atomic
+def _expire_batch_sql(*, now: datetime, after: tuple | None, batch_size: int) -> list[tuple]:
+    """Expire the next due opt-ins after `after` = (expires_at, id) in that order; return the
+    (expires_at, id) of each. Walking on from the last key, a skipped row is not read again."""
+    qn = connection.ops.quote_name
+    table = qn(ContactPointConsent._meta.db_table)
+    state = {**EXPIRED_STATE, "captured_by_id": EXPIRED_STATE["captured_by"]}
+    del state["captured_by"]
+    assignments = ", ".join(f"{qn(name)} = %(set_{name})s" for name in state)
+    after_clause = (
+        "AND expires_at >= %(after_at)s AND (expires_at, id) > (%(after_at)s, %(after_id)s)"
+        if after
+        else ""
+    )
+    sql = f"""
+        WITH due AS (
+            SELECT id FROM {table}
+            WHERE status = %(opted_in)s AND expires_at <= %(now)s {after_clause}
+            ORDER BY expires_at, id
+            LIMIT %(limit)s
+            FOR UPDATE SKIP LOCKED
+        ), expired AS (
+            UPDATE {table} AS cpc
+            SET {assignments}, captured_at = %(history_date)s, updated_at = %(history_date)s
+            FROM due
+            WHERE cpc.id = due.id
+            RETURNING cpc.*
+        )
+        {history_insert_sql(ContactPointConsent, rows="expired", quote_name=qn)}
+        RETURNING expires_at, id
+    """
+    params = {
+        "opted_in": Status.OPTED_IN,
+        "now": now,
+        "limit": batch_size,
+        "after_at": after[0] if after else None,
+        "after_id": after[1] if after else None,
+        **{f"set_{name}": value for name, value in state.items()},
+        **history_params(now=timezone.now(), reason="expired", source=Source.SYSTEM),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -394,7 +451,7 @@ def _scrub_admin_log(record_ids: list[int]) -> None:
     ).update(object_repr=ANONYMIZED_NAME, change_message="")
 
 
-def _erase_address(*, channel: str, value: str, user) -> tuple[int, int]:
+def _erase_address(*, channel: str, value: str, user, source: str) -> tuple[int, int]:
     """Delete an address's records and their history; an opt-out becomes a suppression first."""
     _lock_address(channel, value)
     records = ContactPointConsent.objects.for_address(channel, value)
@@ -408,7 +465,7 @@ def _erase_address(*, channel: str, value: str, user) -> tuple[int, int]:
             value_hash=normalized_address_hash(value),
             reason="owner erased after opting out",
             user=user,
-            source=Source.INTERNAL,
+            source=source,
         )
     records.delete()
     # After the delete: simple-history has just written a deletion row naming the address too.
@@ -417,7 +474,9 @@ def _erase_address(*, channel: str, value: str, user) -> tuple[int, int]:
     return len(statuses), int(suppressed)
 
 
-def contact_points_erase_for(*, email: str | None, phone: str | None, user=None) -> dict[str, int]:
+def contact_points_erase_for(
+    *, email: str | None, phone: str | None, user=None, source: str = Source.INTERNAL
+) -> dict[str, int]:
     """Erase the contact-point consents of an anonymized subject's addresses (DESIGN §3.1).
 
     Call it once the subject itself is anonymized. An address another non-anonymized lead or
@@ -436,7 +495,7 @@ def contact_points_erase_for(*, email: str | None, phone: str | None, user=None)
             continue
         for channel in SUBJECT_ADDRESS_CHANNELS[field]:
             deleted, suppressed = _erase_address(
-                channel=channel, value=_stored_form(channel, value), user=user
+                channel=channel, value=_stored_form(channel, value), user=user, source=source
             )
             counts["contact_point_consents_deleted"] += deleted
             counts["suppressions_added"] += suppressed

@@ -8,15 +8,22 @@ from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from consent.contact_points import contact_points_erase_for
 from consent.models import ConsentLevelSubstatus, DataConsent, DataPolicy, ErasureRecord
 from subjects import services as subject_services
-from subjects.audit import Source, history_attrs, stamp
-from subjects.models import DERIVED_FIELDS, PREFERENCE_FIELDS, Contact, Lead, Subject
+from subjects.audit import Source, history_attrs, history_insert_sql, history_params, stamp
+from subjects.models import (
+    DERIVED_FIELDS,
+    PREFERENCE_FIELDS,
+    Contact,
+    DataProtectionConsent,
+    Lead,
+    Subject,
+)
 
 CONSENT_EDITABLE_FIELDS = (
     "substatus",
@@ -28,6 +35,11 @@ CONSENT_EDITABLE_FIELDS = (
 )
 CONFIDENTIAL_OWNER_REQUIRED = "A confidential consent needs a specific owner user or team."
 BATCH_SIZE = 1000
+EXPIRY_BATCH_SIZE = 5000  # set-based batches: fewer, larger statements
+EXPIRY_WINDOW = 100_000  # due consents read at once, then expired in id order
+EXPIRY_MAX_PASSES = 3  # a pass only repeats for consents changed while it ran
+EXPIRED_REASON = "expired"
+EXPIRED_SUBJECT_REASON = "data consent expired"
 GIVEN_AT_CLOCK_SKEW = timedelta(days=1)  # evidence cannot come from the future
 REDACTED = "[redacted on anonymization]"
 # Reasons the services write themselves; any other reason is free text and may hold PII.
@@ -200,7 +212,9 @@ def subject_anonymize(
     ).update(history_change_reason=REDACTED)
     subject_services.subject_scrub(subject=subject, user=user, source=source)
     subjects_refresh(model=model, ids=[subject.pk], user=user, source=source, reason="anonymized")
-    contact_point_counts = contact_points_erase_for(email=email, phone=phone, user=user)
+    contact_point_counts = contact_points_erase_for(
+        email=email, phone=phone, user=user, source=source
+    )
     return ErasureRecord.objects.create(
         subject_type=field,
         subject_id=subject.pk,
@@ -397,39 +411,220 @@ def data_consent_reactivate(
     return consent
 
 
-def data_consents_expire(*, today: date | None = None, batch_size: int = BATCH_SIZE) -> int:
+def data_consents_expire(*, today: date | None = None, batch_size: int = EXPIRY_BATCH_SIZE) -> int:
     """The daily sweep: active consents past `valid_until` become inactive / `expired`.
 
-    Set-based and idempotent: each batch is one UPDATE, one history insert and one subject
-    recompute; rows locked by a concurrent sweep are skipped, so each consent expires once.
+    Batches walk the due consents in (valid_until, id) order, each batch in its own
+    transaction: lock its subjects (leads, then contacts, by id) before its consents — the
+    order of the interactive writers, so the sweep cannot deadlock with them — expire the
+    consents that are still due with one history row each (source system, reason "expired"),
+    then recompute the subjects' derived fields. On PostgreSQL each step is one set-based
+    statement; other databases take the ORM path, with the same result. Idempotent: a
+    consent expires once, and a second run changes nothing.
     """
-    today = today or timezone.localdate()
+    set_based = connection.vendor == "postgresql"
+    return _consents_expire(
+        today=today or timezone.localdate(), batch_size=batch_size, set_based=set_based
+    )
+
+
+def _consents_expire(*, today: date, batch_size: int, set_based: bool) -> int:
+    expire_batch = _expire_batch_sql if set_based else _expire_batch_orm
     expired = 0
-    while True:
-        with transaction.atomic():
-            batch = list(
-                DataConsent.objects.due_for_expiry(today=today)
-                .select_for_update(skip_locked=True)
-                .order_by("pk")[:batch_size]
-            )
-            if not batch:
-                return expired
-            now = timezone.now()
-            DataConsent.objects.filter(pk__in=[c.pk for c in batch]).update(
-                state=DataConsent.State.INACTIVE,
-                status_reason=DataConsent.Reason.EXPIRED,
-                updated_at=now,
-            )
-            for consent in batch:
-                consent.state = DataConsent.State.INACTIVE
-                consent.status_reason = DataConsent.Reason.EXPIRED
-            DataConsent.history.bulk_history_create(
-                batch,
-                batch_size=batch_size,
-                update=True,
-                default_change_reason="expired",
-                default_date=now,
-                custom_historical_attrs=history_attrs(Source.SYSTEM),
-            )
-            _refresh_subjects_of(batch, source=Source.SYSTEM, reason="data consent expired")
-            expired += len(batch)
+    for _ in range(EXPIRY_MAX_PASSES):
+        after, complete = None, True
+        while True:
+            due = _due_for_expiry(today=today, after=after, limit=EXPIRY_WINDOW)
+            if due:
+                after = (due[-1].valid_until, due[-1].pk)
+            # In id order, each batch changes neighbouring rows, not pages all over the table.
+            due.sort(key=lambda d: d.pk)
+            for start in range(0, len(due), batch_size):
+                batch = due[start : start + batch_size]
+                with transaction.atomic():
+                    count = expire_batch(batch, today=today, now=timezone.now())
+                expired += count
+                # A consent changed between the read and the locks (cancelled, relinked to
+                # another subject) is left alone; another pass picks it up if still due.
+                complete = complete and count == len(batch)
+            if len(due) < EXPIRY_WINDOW:
+                break
+        if complete:
+            break
+    return expired
+
+
+@dataclass(frozen=True)
+class _Due:
+    pk: int
+    valid_until: date
+    lead_id: int | None
+    contact_id: int | None
+
+
+def _due_for_expiry(*, today: date, after: tuple | None, limit: int) -> list[_Due]:
+    """The next due consents after `after` = (valid_until, id), read without locks."""
+    due = DataConsent.objects.due_for_expiry(today=today)
+    if after is not None:
+        valid_until, pk = after
+        due = due.filter(valid_until__gte=valid_until).exclude(valid_until=valid_until, pk__lte=pk)
+    rows = due.order_by("valid_until", "pk").values_list(
+        "pk", "valid_until", "lead_id", "contact_id"
+    )
+    return [_Due(*row) for row in rows[:limit]]
+
+
+def _lock_subjects_of(due: list[_Due]) -> None:
+    """Lock the subjects of `due`: leads, then contacts, each in id order.
+
+    Interactive writers lock a consent's lead, then its contact, then the consent
+    (`_lock_for_write`, `data_consent_create`); taking every subject before any consent keeps
+    the sweep in that order.
+    """
+    for model, ids in ((Lead, {d.lead_id for d in due}), (Contact, {d.contact_id for d in due})):
+        ids = sorted(ids - {None})
+        if ids:
+            locked = model.objects.filter(pk__in=ids).order_by("pk")
+            list(locked.select_for_update(no_key=True).values_list("pk", flat=True))
+
+
+def _expire_batch_orm(due: list[_Due], *, today: date, now) -> int:
+    _lock_subjects_of(due)
+    links = {d.pk: (d.lead_id, d.contact_id) for d in due}
+    batch = [
+        consent
+        for consent in DataConsent.objects.due_for_expiry(today=today)
+        .filter(pk__in=list(links))
+        .select_for_update()
+        .order_by("pk")
+        if links[consent.pk] == (consent.lead_id, consent.contact_id)
+    ]
+    if not batch:
+        return 0
+    DataConsent.objects.filter(pk__in=[c.pk for c in batch]).update(
+        state=DataConsent.State.INACTIVE, status_reason=DataConsent.Reason.EXPIRED, updated_at=now
+    )
+    for consent in batch:
+        consent.state = DataConsent.State.INACTIVE
+        consent.status_reason = DataConsent.Reason.EXPIRED
+        consent.updated_at = now
+    DataConsent.history.bulk_history_create(
+        batch,
+        batch_size=BATCH_SIZE,
+        update=True,
+        default_change_reason=EXPIRED_REASON,
+        default_date=now,
+        custom_historical_attrs=history_attrs(Source.SYSTEM),
+    )
+    _refresh_subjects_of(batch, source=Source.SYSTEM, reason=EXPIRED_SUBJECT_REASON)
+    return len(batch)
+
+
+def _expire_batch_sql(due: list[_Due], *, today: date, now) -> int:
+    _lock_subjects_of(due)
+    params = {
+        "ids": [d.pk for d in due],
+        "leads": [d.lead_id for d in due],
+        "contacts": [d.contact_id for d in due],
+        "today": today,
+        "active": DataConsent.State.ACTIVE,
+        "inactive": DataConsent.State.INACTIVE,
+        "expired": DataConsent.Reason.EXPIRED,
+        **history_params(now=now, reason=EXPIRED_REASON, source=Source.SYSTEM),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_expire_sql(), params)
+        subjects = cursor.fetchall()
+    for model, index in ((Lead, 0), (Contact, 1)):
+        ids = sorted({row[index] for row in subjects} - {None})
+        if ids:
+            _subjects_recompute_sql(model=model, ids=ids, now=now, reason=EXPIRED_SUBJECT_REASON)
+    return len(subjects)
+
+
+def _expire_sql() -> str:
+    """Expire the still-due consents of the batch whose subjects are the ones locked; one
+    history row each; return their (lead_id, contact_id)."""
+    qn = connection.ops.quote_name
+    table = qn(DataConsent._meta.db_table)
+    return f"""
+        WITH expired AS (
+            UPDATE {table} AS dc
+            SET state = %(inactive)s, status_reason = %(expired)s, updated_at = %(history_date)s
+            FROM unnest(%(ids)s::bigint[], %(leads)s::bigint[], %(contacts)s::bigint[])
+                AS due (id, lead_id, contact_id)
+            WHERE dc.id = due.id
+              AND dc.id = ANY(%(ids)s)
+              AND dc.state = %(active)s
+              AND dc.valid_until < %(today)s
+              AND dc.lead_id IS NOT DISTINCT FROM due.lead_id
+              AND dc.contact_id IS NOT DISTINCT FROM due.contact_id
+            RETURNING dc.*
+        )
+        {history_insert_sql(DataConsent, rows="expired", quote_name=qn)}
+        RETURNING lead_id, contact_id
+    """
+
+
+def _subjects_recompute_sql(*, model: type[Subject], ids: list[int], now, reason: str) -> int:
+    """`subjects_refresh` in one statement, for subjects locked by the caller.
+
+    The derivation mirrors `consent_summaries` and `subject_apply_consent_summary` (DESIGN
+    §3.1, first match wins; becoming `restrict` switches every preference off);
+    tests/consent/test_expiry.py checks both paths agree.
+    """
+    qn = connection.ops.quote_name
+    table = qn(model._meta.db_table)
+    relation = qn(DataConsent._meta.get_field(model._meta.model_name).column)
+    preferences = ", ".join(
+        f"{qn(name)} = CASE WHEN d.protection = %(restrict)s "
+        f"AND s.data_protection_consent <> %(restrict)s THEN false ELSE s.{qn(name)} END"
+        for name in PREFERENCE_FIELDS
+    )
+    sql = f"""
+        WITH derived AS (
+            SELECT s.id,
+                   summary.level,
+                   summary.max_expiry,
+                   CASE WHEN s.restricted THEN %(restrict)s
+                        WHEN summary.active_count > 0 THEN %(explicit)s
+                        WHEN s.inherent_basis THEN %(inherent)s
+                        WHEN summary.total_count > 0 THEN %(restrict)s
+                        ELSE %(none)s
+                   END AS protection
+            FROM {table} AS s
+            CROSS JOIN LATERAL (
+                SELECT COALESCE(MAX(dc.consent_level) FILTER (WHERE dc.state = %(active)s), 0)
+                           AS level,
+                       MAX(dc.valid_until) FILTER (WHERE dc.state = %(active)s) AS max_expiry,
+                       COUNT(*) FILTER (WHERE dc.state = %(active)s) AS active_count,
+                       COUNT(*) AS total_count
+                FROM {qn(DataConsent._meta.db_table)} AS dc
+                WHERE dc.{relation} = s.id
+            ) AS summary
+            WHERE s.id = ANY(%(ids)s)
+        ), changed AS (
+            UPDATE {table} AS s
+            SET consent_level = d.level,
+                max_expiry_date = d.max_expiry,
+                data_protection_consent = d.protection,
+                {preferences},
+                updated_at = %(history_date)s
+            FROM derived AS d
+            WHERE s.id = d.id
+              AND s.id = ANY(%(ids)s)
+              AND (s.consent_level, s.max_expiry_date, s.data_protection_consent)
+                  IS DISTINCT FROM (d.level, d.max_expiry, d.protection)
+            RETURNING s.*
+        )
+        {history_insert_sql(model, rows="changed", quote_name=qn)}
+    """
+    params = {
+        "ids": ids,
+        "active": DataConsent.State.ACTIVE,
+        **{value: value for value in DataProtectionConsent.values},
+        **history_params(now=now, reason=reason, source=Source.SYSTEM),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount

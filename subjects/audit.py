@@ -82,3 +82,39 @@ def _copy_source(sender, instance, history_instance, **kwargs):
 
 def connect():
     pre_create_historical_record.connect(_copy_source, dispatch_uid="audit_copy_source")
+
+
+def history_params(*, now, reason: str, source: str) -> dict:
+    """The history fields of a set-based system write, as `history_insert_sql` reads them:
+    what the single-row path stamps on a change without a user."""
+    return {
+        "history_date": now,
+        "history_change_reason": reason,
+        "history_type": "~",
+        "history_user_id": None,
+        "history_source": source,
+    }
+
+
+def history_insert_sql(model, *, rows: str, quote_name) -> str:
+    """`INSERT INTO <model's history table> (…) SELECT … FROM <rows>` for set-based writes.
+
+    `rows` names rows of `model`'s table (an `UPDATE … RETURNING *` CTE): every tracked field
+    is copied from it, every other history field is a `%(<attname>)s` parameter
+    (`history_params`), so a history field without a value fails instead of staying empty.
+    """
+    history = model.history.model
+    tracked = {field.attname for field in history.tracked_fields}
+    columns, values = [], []
+    for field in history._meta.concrete_fields:
+        if field.primary_key:
+            continue
+        columns.append(quote_name(field.column))
+        if field.attname in tracked:
+            values.append(f"{rows}.{quote_name(model._meta.get_field(field.name).column)}")
+        else:
+            values.append(f"%({field.attname})s")
+    return (
+        f"INSERT INTO {quote_name(history._meta.db_table)} ({', '.join(columns)}) "
+        f"SELECT {', '.join(values)} FROM {rows}"
+    )
