@@ -102,6 +102,10 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The client IP as the public forms' rate limit sees it: behind a proxy, the last entry of
+# PREFERENCE_CLIENT_IP_HEADER (below), else REMOTE_ADDR. Without it every login would seem to
+# come from the proxy, and the lockout would be per username alone.
+AXES_CLIENT_IP_CALLABLE = "preference_center.views.client_ip"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False  # no start-up banner on every command; lockouts are still logged
 

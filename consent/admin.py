@@ -22,6 +22,7 @@ from common.admin import (
     ServiceAdminMixin,
     add_service_errors,
 )
+from common.admin_audit import AuditedAdminMixin
 from consent import services, timeline
 from consent.consent_center import subject_consent_center
 from consent.forms import (
@@ -581,7 +582,7 @@ class DataConsentAdmin(LargeTableAdminMixin, ServiceAdminMixin, SimpleHistoryAdm
 
 
 @admin.register(DataPolicy)
-class DataPolicyAdmin(SimpleHistoryAdmin):
+class DataPolicyAdmin(AuditedAdminMixin, SimpleHistoryAdmin):
     list_display = [
         "name",
         "consent_level",

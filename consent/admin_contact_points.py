@@ -18,6 +18,7 @@ from common.admin import (
     ServiceModelForm,
     add_service_errors,
 )
+from common.admin_audit import AuditedAdminMixin
 from consent import contact_points
 from consent.models import (
     Channel,
@@ -44,7 +45,7 @@ class TopicInline(admin.TabularInline):
 
 
 @admin.register(ComplianceProfile)
-class ComplianceProfileAdmin(SimpleHistoryAdmin):
+class ComplianceProfileAdmin(AuditedAdminMixin, SimpleHistoryAdmin):
     list_display = [
         "name",
         "slug",
@@ -59,7 +60,7 @@ class ComplianceProfileAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Purpose)
-class PurposeAdmin(SimpleHistoryAdmin):
+class PurposeAdmin(AuditedAdminMixin, SimpleHistoryAdmin):
     list_display = ["name", "profile", "kind", "consent_model", "required_level"]
     list_filter = ["profile", "kind", "consent_model"]
     list_select_related = ["profile"]
@@ -67,11 +68,14 @@ class PurposeAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Topic)
-class TopicAdmin(SimpleHistoryAdmin):
+class TopicAdmin(AuditedAdminMixin, SimpleHistoryAdmin):
     list_display = ["name", "purpose", "active"]
     list_filter = ["active", "purpose"]
     list_select_related = ["purpose"]
     search_fields = ["name"]
+
+
+KEY_FIELDS = ("channel", "value", "purpose", "topic")
 
 
 class ContactPointConsentForm(ServiceModelForm):
@@ -90,8 +94,11 @@ class ContactPointConsentForm(ServiceModelForm):
         ]
 
     def apply(self, user):
+        # On the change page the key (channel, value, purpose, topic) is read-only, so not in
+        # cleaned_data: it comes from the record being changed.
+        key = {name: getattr(self.instance, name) for name in KEY_FIELDS if self.instance.pk}
         record, _, _ = contact_points.contact_point_consent_set(
-            **self.cleaned_data, source=Source.INTERNAL, user=user
+            **key, **self.cleaned_data, source=Source.INTERNAL, user=user
         )
         return record
 
@@ -115,7 +122,7 @@ class ContactPointConsentAdmin(LargeTableAdminMixin, ServiceAdminMixin, SimpleHi
         if obj is None:
             return self.readonly_fields
         # The key of a record never changes: another address is another record.
-        return [*self.readonly_fields, "channel", "value", "purpose", "topic"]
+        return [*self.readonly_fields, *KEY_FIELDS]
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()

@@ -31,7 +31,7 @@ from consent.contact_points import normalize_address as _normalize_address
 from consent.decision import Decision, Reason, decide, decide_many
 from consent.models import Channel, ComplianceProfile, ContactPointConsent, Purpose, Topic
 from consent.models.contact_point import ADDRESS_MAX_LENGTH
-from subjects.audit import Source, stamp
+from subjects.audit import Source, delete_audited, stamp
 
 # The largest batch one request may check (DESIGN §4); larger ones are split by the caller.
 MAX_CHECKS = 10_000
@@ -85,8 +85,7 @@ def _delete(instance: models.Model, *, user, hint: str = "") -> None:
             f"This {name} is still used by {', '.join(sorted(blocking))}, so it cannot be "
             f"deleted.{' ' + hint if hint else ''}"
         )
-    stamp(instance, user=user, source=Source.API, reason="deleted")
-    instance.delete()
+    delete_audited(instance, user=user, source=Source.API)
 
 
 ONE_DEFAULT_MESSAGE = (

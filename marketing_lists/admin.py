@@ -16,6 +16,7 @@ from common.admin import (
     bounded_count,
     format_count,
 )
+from common.admin_audit import AuditedDeleteMixin
 from common.csvutil import csv_lines
 from consent.models import Channel, Purpose, Topic
 from marketing_lists import audience, services
@@ -55,7 +56,9 @@ class MemberInline(admin.TabularInline):
 
 
 @admin.register(MarketingList)
-class MarketingListAdmin(LargeTableAdminMixin, ServiceAdminMixin, SimpleHistoryAdmin):
+class MarketingListAdmin(
+    AuditedDeleteMixin, LargeTableAdminMixin, ServiceAdminMixin, SimpleHistoryAdmin
+):
     form = MarketingListForm
     list_display = ["name", "list_type", "member_type", "purpose", "topic", "active"]
     list_filter = [DataProtectionViewFilter, "list_type", "member_type", "active"]

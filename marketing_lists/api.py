@@ -28,7 +28,7 @@ from marketing_lists.filters import MarketingListFilterSet
 from marketing_lists.models import MarketingList
 from marketing_lists.services import marketing_list_members, marketing_list_save
 from marketing_lists.services import marketing_list_members_change as members_change
-from subjects.audit import Source, stamp
+from subjects.audit import Source, delete_audited
 
 # One request adds or removes at most this many members (the ids go into one IN list).
 MAX_MEMBER_IDS = 10_000
@@ -152,8 +152,7 @@ class MarketingListViewSet(viewsets.ModelViewSet):
     }
 
     def perform_destroy(self, instance):
-        stamp(instance, user=self.request.user, source=Source.API, reason="deleted")
-        instance.delete()
+        delete_audited(instance, user=self.request.user, source=Source.API)
 
     def perform_content_negotiation(self, request, force=False):
         # `format=csv` asks the audience action for its streamed CSV, which it returns itself;

@@ -6,7 +6,8 @@ Services stamp an instance with `stamp()` before saving; bulk paths pass the sam
 `bulk_history_create`, so single and bulk writes leave identical timeline rows.
 """
 
-from django.db import models
+from django.db import models, router
+from django.db.models.deletion import Collector
 from simple_history.models import HistoricalRecords
 from simple_history.signals import pre_create_historical_record
 
@@ -70,6 +71,21 @@ def stamp(instance, *, user=None, source: str = "", reason: str = ""):
     instance._history_source = source
     instance._change_reason = reason
     return instance
+
+
+def delete_audited(instance, *, user=None, source: str, reason: str = "deleted") -> None:
+    """`instance.delete()`, with every row it removes (cascades included) stamped.
+
+    The collector holds the instances whose deletion history rows simple-history writes, so
+    stamping them gives each row the user, source and reason (a plain delete would stamp only
+    the object itself, and cascaded rows would name nobody).
+    """
+    collector = Collector(using=router.db_for_write(type(instance)), origin=instance)
+    collector.collect([instance])
+    for objs in collector.data.values():
+        for obj in objs:
+            stamp(obj, user=user, source=source, reason=reason)
+    collector.delete()
 
 
 def history_attrs(source: str) -> dict:
