@@ -503,6 +503,25 @@ def _shape_errors(check, prefix: str) -> dict[str, list[str]]:
     return errors
 
 
+_CHECK_KEYS = frozenset(CHECK_FIELDS)
+_REQUIRED_KEYS = frozenset(REQUIRED_CHECK_FIELDS)
+
+
+def _well_shaped(check) -> bool:
+    """True when `_shape_errors` has nothing to say: known keys, the required ones, and ids
+    that are plain integers or None within range (anything else takes the full check)."""
+    if type(check) is not dict:
+        return False
+    keys = check.keys()
+    if not (_REQUIRED_KEYS <= keys <= _CHECK_KEYS):
+        return False
+    for name in ("purpose", "topic", "profile"):
+        value = check.get(name)
+        if not (value is None or (type(value) is int and value <= MAX_ID)):
+            return False
+    return True
+
+
 def _out_of_range(value) -> bool:
     """An integer id no table can hold (the decision engine would pass it to the database)."""
     if isinstance(value, str) and value.isascii() and value.isdigit():
@@ -574,7 +593,8 @@ class ConsentCheckViewSet(viewsets.GenericViewSet):
             errors["checks"] = [f"At most {MAX_CHECKS:,} checks per request; split the batch."]
         else:
             for index, check in enumerate(checks):
-                errors.update(_shape_errors(check, prefix=f"checks[{index}]."))
+                if not _well_shaped(check):  # the usual case costs one cheap test
+                    errors.update(_shape_errors(check, prefix=f"checks[{index}]."))
         if errors:
             raise exceptions.ValidationError(errors)
         return checks

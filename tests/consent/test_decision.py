@@ -14,8 +14,16 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from consent import services
-from consent.contact_points import suppression_add
-from consent.decision import Decision, decide, decide_many, gather_facts, iter_facts
+from consent.contact_points import normalized_address_hash, suppression_add
+from consent.decision import (
+    Decision,
+    _address_hash,
+    decide,
+    decide_many,
+    gather_facts,
+    iter_facts,
+    text_array_literal,
+)
 from consent.models import ContactPointConsent, Purpose
 from tests import factories
 
@@ -556,3 +564,86 @@ def test_facts_gathered_chunk_by_chunk_equal_facts_gathered_at_once(w):
     assert merged == gather_facts(addresses, **ids)
     assert merged[("email", "u5@example.org")].suppressed
     assert merged[("email", "u3@example.org")].subjects.min_level == 2
+
+
+# Ids no table can hold, and addresses that need quoting -----------------------------------------
+
+
+@pytest.mark.parametrize("huge", [2**63, 2**64 + 5, -(2**63) - 1, "99999999999999999999"])
+def test_ids_beyond_bigint_are_unknown_not_a_crash(w, huge):
+    with pytest.raises(ValidationError) as error:
+        decide(channel="email", value=EMAIL, purpose=huge)
+    assert error.value.message_dict == {"purpose": ["Unknown purpose."]}
+    with pytest.raises(ValidationError) as error:
+        decide(channel="email", value=EMAIL, purpose=w.marketing, topic=huge)
+    assert error.value.message_dict == {"topic": ["Unknown topic."]}
+    with pytest.raises(ValidationError) as error:
+        decide_many([check(huge), check(w.marketing.pk, topic=huge), check(w.marketing.pk)])
+    assert error.value.message_dict == {
+        "checks[0].purpose": ["Unknown purpose."],
+        "checks[1].topic": ["Unknown topic."],
+    }
+
+
+@pytest.mark.parametrize("odd", ["²", "1.5", "", [1], {"id": 1}, True])
+def test_ids_that_are_not_ids_are_field_errors(w, odd):
+    with pytest.raises(ValidationError) as error:
+        decide_many([check(odd), check(w.marketing.pk, topic=odd)])
+    assert sorted(error.value.message_dict) == ["checks[0].purpose", "checks[1].topic"]
+
+
+def test_many_checks_of_few_questions_share_them_and_answer_each(w):
+    opt(w.marketing, OPTED_IN, value="in@example.org")
+    opt(w.marketing, OPTED_IN, topic=w.events, value="in@example.org")
+    opt(w.marketing, OPTED_OUT, value="out@example.org")
+    values = ["in@example.org", "out@example.org", "none@example.org"] * 20
+    questions = [
+        check(w.marketing.pk, topic=w.events.pk if n % 2 else None, value=value)
+        for n, value in enumerate(values)
+    ]
+    many = decide_many(questions)
+    single = [decide(**question) for question in questions]
+    assert many == single
+    assert {decision.reason for decision in many} == {
+        "opted_in",
+        "purpose_opted_out",
+        "no_purpose_opt_in",
+    }
+
+
+CUSTOM_IDS = ['quo"te', "back\\slash", "{br,ace}", "com,ma", "NULL", "it's", "ü-😀", "a" * 200]
+
+
+def test_custom_addresses_needing_quotes_are_found_by_both_paths(w):
+    for n, value in enumerate(CUSTOM_IDS):
+        opt(w.service_news, OPTED_OUT if n % 2 else OPTED_IN, channel="custom", value=value)
+    suppression_add(channel="custom", value="back\\slash")
+    questions = [check(w.service_news.pk, channel="custom", value=value) for value in CUSTOM_IDS]
+    many = decide_many(questions)
+    assert many == [decide(**question) for question in questions]
+    assert [decision.reason for decision in many] == [
+        "opted_in",
+        "suppressed",
+        "opted_in",
+        "purpose_opted_out",
+        "opted_in",
+        "purpose_opted_out",
+        "opted_in",
+        "purpose_opted_out",
+    ]
+    assert all(decision.consulted_ids for decision in many)
+
+
+def test_text_array_literal_round_trips_through_postgresql(db):
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's array syntax")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::text[]", [text_array_literal(CUSTOM_IDS)])
+        assert cursor.fetchone()[0] == CUSTOM_IDS
+
+
+def test_the_suppression_hash_is_the_stored_one(settings):
+    settings.SUPPRESSION_HASH_KEY = "another-key"
+    key = settings.SUPPRESSION_HASH_KEY.encode()
+    for value in ["ada@example.org", "+31612345678", "ü-😀"]:
+        assert _address_hash(key, value) == normalized_address_hash(value)
