@@ -6,7 +6,6 @@ gather the same per-address `AddressFacts` and hand them to `evaluate`, the only
 table of §3.4 lives. Decisions are pure reads.
 """
 
-import hmac
 import operator
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -14,7 +13,6 @@ from datetime import datetime
 from functools import reduce
 from itertools import islice
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Case, F, IntegerField, Lookup, Max, Min, Q, Value, When
@@ -22,7 +20,12 @@ from django.db.models.functions import Cast, Lower
 from django.db.models.lookups import In
 from django.utils import timezone
 
-from consent.contact_points import field_error, normalize_address, normalized_address_hash
+from consent.contact_points import (
+    address_hasher,
+    field_error,
+    normalize_address,
+    normalized_address_hash,
+)
 from consent.models import (
     Channel,
     ComplianceProfile,
@@ -535,9 +538,9 @@ def _per_channel(field: str, values_by_channel: dict[str, list[str]], **any_of) 
 
 
 def _suppressed(values_by_channel: dict[str, list[str]]) -> set[Address]:
-    key = settings.SUPPRESSION_HASH_KEY.encode()
+    address_hash = address_hasher()
     hashes: dict[tuple[str, str], Address] = {
-        (channel, _address_hash(key, value)): (channel, value)
+        (channel, address_hash(value)): (channel, value)
         for channel, values in values_by_channel.items()
         for value in values
     }
@@ -547,11 +550,6 @@ def _suppressed(values_by_channel: dict[str, list[str]]) -> set[Address]:
     # A few thousand rows at most: the planner's choice of a plain scan is the right one.
     rows = Suppression.objects.filter(_per_channel("value_hash", by_channel, hide_length=False))
     return {hashes[key] for key in rows.order_by().values_list("channel", "value_hash")}
-
-
-def _address_hash(key: bytes, value: str) -> str:
-    """Exactly `normalized_address_hash(value)`, in OpenSSL's one-shot HMAC (twice as fast)."""
-    return hmac.digest(key, value.encode(), "sha256").hex()
 
 
 def _subject_aggregates(

@@ -28,16 +28,13 @@ session temp table, which needs a session-level connection (no transaction-mode 
 
 import codecs
 import csv
-import hmac
 import logging
 import operator
-import re
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 
 from django.apps import apps
 from django.conf import settings
@@ -46,10 +43,13 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from email_validator import EmailNotValidError, validate_email
-from email_validator.rfc_constants import ATEXT
 
-from consent.contact_points import field_error, normalize_address
+from consent.contact_points import (
+    address_hasher,
+    field_error,
+    normalize_address,
+    normalized_address_hash,
+)
 from consent.models import (
     Channel,
     ComplianceProfile,
@@ -62,6 +62,7 @@ from consent.models import (
 from consent.models.load import CHUNK_SIZE, COUNT_NAMES
 from subjects.audit import Source
 from subjects.models import Contact, Lead
+from subjects.normalize import simple_email
 
 logger = logging.getLogger(__name__)
 
@@ -482,51 +483,11 @@ def _short(text: str, limit: int = 40) -> str:
 # Validation of one row
 
 
-# The common email shape: a dot-atom local part and an ASCII domain. For it, normalize_address
-# (email_validator, ~90 µs) reduces to "domain valid? then lower-case the whole": the domain's
-# verdict is cached, so a million addresses cost a regex each. Anything else — and any address
-# whose domain or length does not pass — takes the full path, which also words the error.
-_SIMPLE_EMAIL = re.compile(f"([{ATEXT}]+(?:\\.[{ATEXT}]+)*)@([A-Za-z0-9.-]+)")
-EMAIL_MAX_LENGTH = 254
-
-
-@lru_cache(maxsize=65_536)
-def _email_domain(domain: str) -> tuple[str, str] | None:
-    try:
-        checked = validate_email(f"a@{domain}", check_deliverability=False)
-    except EmailNotValidError:
-        return None
-    return checked.domain, checked.ascii_domain
-
-
-def _simple_email(raw: str) -> str | None:
-    value = raw.strip()
-    match = _SIMPLE_EMAIL.fullmatch(value)
-    if match is None:
-        return None
-    local, domain_part = match.groups()
-    domain = _email_domain(domain_part)
-    if domain is None:
-        return None
-    normalized = f"{local}@{domain[0]}"
-    longest = max(len(value), len(normalized.encode()), len(local) + 1 + len(domain[1]))
-    return normalized.lower() if longest <= EMAIL_MAX_LENGTH else None
-
-
-def normalized_value(channel: str, raw: str) -> str:
-    """Exactly `normalize_address(channel, raw)`, faster for the common email shape."""
-    if channel == Channel.EMAIL:
-        fast = _simple_email(raw)
-        if fast is not None:
-            return fast
-    return normalize_address(channel, raw)
-
-
-def _address_hash(value: str, key: bytes | None = None) -> str:
-    """Exactly consent.contact_points.normalized_address_hash, in OpenSSL's one-shot HMAC.
-    `key`: SUPPRESSION_HASH_KEY encoded, read once per run (a settings read costs more)."""
-    key = settings.SUPPRESSION_HASH_KEY.encode() if key is None else key
-    return hmac.digest(key, value.encode(), "sha256").hex()
+def _fast_email(raw: str) -> str | None:
+    """The stored form of an ordinary email (what `normalize_address` gives), or None: take the
+    full path, which also words the error."""
+    fast = simple_email(raw.strip())
+    return None if fast is None else fast.lower()
 
 
 def _validation_messages(exc: ValidationError) -> str:
@@ -594,7 +555,7 @@ class _RowValidator:
         self.latest_us = _micros(now + FUTURE_TOLERANCE)
         self.memo: dict[str, dict] = {name: {} for name in ("channel", "purpose", "topic")}
         self.memo.update(status={}, source={})
-        self.hash_key = settings.SUPPRESSION_HASH_KEY.encode()
+        self.address_hash = address_hasher()
 
     def __call__(self, record: list[str], line: int) -> tuple[StagedRow | None, list]:
         if len(record) != self.width:
@@ -618,10 +579,10 @@ class _RowValidator:
         if len(reason) > FIELD_MAX["reason"] or len(requested_by) > FIELD_MAX["requested_by"]:
             return None
         moment = self._moment(captured)
-        value = _simple_email(raw_value) if channel == Channel.EMAIL else None
+        value = _fast_email(raw_value) if channel == Channel.EMAIL else None
         if moment is None or value is None:
             return None
-        value_hash = _address_hash(value, self.hash_key) if status == Status.OPTED_IN else None
+        value_hash = self.address_hash(value) if status == Status.OPTED_IN else None
         row = (line, channel, value, value_hash, purpose_id, topic_id, status, source, reason)
         return (*row, requested_by, *moment)
 
@@ -654,7 +615,7 @@ class _RowValidator:
         captured_us, given = self._captured_at(captured, problems)
         if problems:
             return None, problems
-        value_hash = _address_hash(value, self.hash_key) if status == Status.OPTED_IN else None
+        value_hash = self.address_hash(value) if status == Status.OPTED_IN else None
         row = (line, channel_code, value, value_hash, purpose_obj.pk, topic_id, status, source)
         return (*row, reason, requested_by, captured_us, given), []
 
@@ -670,7 +631,7 @@ class _RowValidator:
         if channel is None:
             return None
         try:
-            return normalized_value(channel, raw)
+            return normalize_address(channel, raw)
         except ValidationError as exc:
             problems.append(("value", _validation_messages(exc)))
             return None
@@ -889,7 +850,7 @@ def _preference_status(kind: str, allows: dict) -> str | None:
 
 def _migration_value(key, lead_id, contact_id, report: _Report, count=True) -> str | None:
     try:
-        return normalized_value(Channel.EMAIL, key)
+        return normalize_address(Channel.EMAIL, key)
     except ValidationError as exc:
         if count:
             report.rows += 1
@@ -899,7 +860,7 @@ def _migration_value(key, lead_id, contact_id, report: _Report, count=True) -> s
 
 
 def _migration_row(line, value, purpose_id, topic_id, status, reason, captured) -> StagedRow:
-    value_hash = _address_hash(value) if status == Status.OPTED_IN else None
+    value_hash = normalized_address_hash(value) if status == Status.OPTED_IN else None
     captured_us = _micros(_as_datetime(captured))
     return (
         *(line, EMAIL, value, value_hash, purpose_id, topic_id, str(status)),

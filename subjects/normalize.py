@@ -26,7 +26,7 @@ _ROLE_NAMES = frozenset(CASE_INSENSITIVE_MAILBOX_NAMES)
 def normalize_email(value: str) -> str:
     """Trimmed, syntax-checked, domain lower-cased (the local part keeps its case)."""
     value = (value or "").strip()
-    fast = _simple_email(value)
+    fast = simple_email(value)
     if fast is not None:
         return fast
     try:
@@ -36,7 +36,7 @@ def normalize_email(value: str) -> str:
     return result.normalized
 
 
-def _simple_email(value: str) -> str | None:
+def simple_email(value: str) -> str | None:
     """`validate_email(value).normalized` for the common shape; None: take the full path."""
     match = _SIMPLE_EMAIL.fullmatch(value)
     if match is None:

@@ -1,3 +1,5 @@
+import hashlib
+import hmac
 import threading
 from datetime import timedelta
 
@@ -9,10 +11,12 @@ from django.utils import timezone
 
 from consent.contact_points import (
     address_hash,
+    address_hasher,
     contact_point_consent_set,
     contact_point_consents_expire,
     is_suppressed,
     normalize_address,
+    normalized_address_hash,
     suppression_add,
     suppression_remove,
 )
@@ -345,3 +349,16 @@ def test_purposes_of_each_kind_validate_required_level(db):
     purpose.required_level = 6
     with pytest.raises(ValidationError):
         purpose.full_clean()
+
+
+@pytest.mark.parametrize(
+    "key", ["dev-suppression-key", "k" * 64, "a much longer key than one block " * 4, "ключ"]
+)
+@pytest.mark.parametrize("value", ["ada@example.org", "+31612345678", "crm-ü-1", "ü-😀", ""])
+def test_the_bulk_address_hasher_is_the_suppression_hash(settings, key, value):
+    settings.SUPPRESSION_HASH_KEY = key
+    assert address_hasher()(value) == normalized_address_hash(value)
+    assert (
+        normalized_address_hash(value)
+        == hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()
+    )

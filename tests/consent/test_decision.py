@@ -14,10 +14,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from consent import services
-from consent.contact_points import normalized_address_hash, suppression_add
+from consent.contact_points import suppression_add
 from consent.decision import (
     Decision,
-    _address_hash,
     decide,
     decide_many,
     gather_facts,
@@ -640,10 +639,3 @@ def test_text_array_literal_round_trips_through_postgresql(db):
     with connection.cursor() as cursor:
         cursor.execute("SELECT %s::text[]", [text_array_literal(CUSTOM_IDS)])
         assert cursor.fetchone()[0] == CUSTOM_IDS
-
-
-def test_the_suppression_hash_is_the_stored_one(settings):
-    settings.SUPPRESSION_HASH_KEY = "another-key"
-    key = settings.SUPPRESSION_HASH_KEY.encode()
-    for value in ["ada@example.org", "+31612345678", "ü-😀"]:
-        assert _address_hash(key, value) == normalized_address_hash(value)

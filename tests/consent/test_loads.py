@@ -14,7 +14,6 @@ from consent import loads
 from consent.contact_points import (
     contact_point_consent_set,
     normalize_address,
-    normalized_address_hash,
     suppression_add,
 )
 from consent.loads import consent_load_confirm, consent_load_create, consent_load_run
@@ -577,14 +576,14 @@ def test_the_fast_email_path_agrees_with_normalize_address(raw):
 
 
 def assert_same_normalization(raw: str) -> None:
+    """The load's shortcut gives what normalize_address gives, or leaves the address to it."""
+    fast = loads._fast_email(raw)
     try:
         expected = normalize_address("email", raw)
-    except ValidationError as exc:
-        with pytest.raises(ValidationError) as caught:
-            loads.normalized_value("email", raw)
-        assert caught.value.messages == exc.messages
+    except ValidationError:
+        assert fast is None
     else:
-        assert loads.normalized_value("email", raw) == expected
+        assert fast in (None, expected)
 
 
 ADDRESS_CHARS = st.sampled_from("aAzZ09.-_+!#'@ é\tÉ")
@@ -597,10 +596,6 @@ ADDRESS_CHARS = st.sampled_from("aAzZ09.-_+!#'@ é\tÉ")
 )
 def test_the_fast_email_path_agrees_with_normalize_address_on_generated_input(local, domain):
     assert_same_normalization(f"{local}@{domain}")
-
-
-def test_the_staged_hash_is_the_suppression_hash():
-    assert loads._address_hash("ada@example.org") == normalized_address_hash("ada@example.org")
 
 
 def test_the_write_knows_every_column_of_the_record_and_its_history():

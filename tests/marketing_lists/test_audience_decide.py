@@ -413,14 +413,3 @@ def test_random_worlds_audience_equals_decide(
                     members, channel, purpose, question_topic
                 )
         transaction.set_rollback(True)
-
-
-@pytest.mark.parametrize(
-    "key", ["dev-suppression-key", "k" * 64, "a much longer key than one block " * 4, "ключ"]
-)
-@pytest.mark.parametrize("value", ["ada@example.org", "+31612345678", "crm-ü-1", ""])
-def test_the_fast_address_hash_is_the_suppression_hash(settings, key, value):
-    from consent.contact_points import normalized_address_hash
-
-    settings.SUPPRESSION_HASH_KEY = key
-    assert decision_stream.address_hasher()(value) == normalized_address_hash(value)
