@@ -67,7 +67,7 @@ def normalize_address(channel: str, value: str) -> str:
     Emails are fully lower-cased (subjects keep the local part's case and are compared on
     `Lower("email")`), phone numbers become E.164, custom ids are stripped.
     """
-    if channel not in _CHANNELS:
+    if not isinstance(channel, str) or channel not in _CHANNELS:
         raise field_error("channel", f"Unknown channel {channel!r}.")
     if not isinstance(value, str):
         raise field_error("value", "Enter the address as text.")

@@ -7,7 +7,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from consent.contact_points import suppression_add
-from consent.models import ComplianceProfile, ContactPointConsent
+from consent.models import ComplianceProfile, ContactPointConsent, Purpose
 from subjects.models import Contact
 from tests import factories
 
@@ -371,3 +371,16 @@ def test_acceptance_integrator_checks_before_sending(db, make_user, dpo, capsys)
     answer = mailer.post(CHECKS, question, format="json").json()
     assert (answer["allowed"], answer["reason"]) == (False, "topic_opted_out")
     assert mailer.get("/api/v1/contacts/").status_code == 403
+
+
+@pytest.mark.parametrize("bad", [{}, [], 3, None, True])
+def test_a_channel_or_value_that_is_not_text_is_a_field_error(client_for, dpo, bad):
+    purpose = Purpose.objects.filter(profile__is_default=True).first()
+    for field in ("channel", "value"):
+        check = {"channel": "email", "value": "ada@example.org", "purpose": purpose.pk}
+        check[field] = bad
+        response = client_for(dpo).post(
+            "/api/v1/consent-checks/", {"checks": [check]}, format="json"
+        )
+        assert response.status_code == 400, (field, response.content)
+        assert f"checks[0].{field}" in response.json(), response.json()
