@@ -12,7 +12,10 @@ Suppressions are an HMAC of the address computed in Python: the channel's hashes
 into a set when there are at most SUPPRESSIONS_IN_MEMORY of them, otherwise looked up per batch.
 """
 
-from collections.abc import Iterator
+import contextlib
+import queue
+import threading
+from collections.abc import Callable, Iterator
 
 from django.db import connections, transaction
 from django.db.models import QuerySet
@@ -75,16 +78,61 @@ def _stream(connection, sql: str, params, batch_size: int) -> Iterator[list[tupl
 
     On PostgreSQL, a server-side cursor outside a transaction is WITH HOLD: it runs the whole
     statement and stores its result before the first row comes back. Inside one, rows stream
-    while the caller works on the previous batch, and the connection stays usable between
-    batches. Closing the iterator early commits: the caller's own writes meanwhile are kept.
+    while the caller works on the previous batch (`_read_ahead`), and the connection stays
+    usable between batches. Closing the iterator early commits: the caller's own writes
+    meanwhile are kept.
     """
     with transaction.atomic(using=connection.alias), connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
+
+        def fetch() -> list[tuple]:
+            return cursor.fetchmany(batch_size)
+
+        # SQLite connections belong to the thread that opened them.
+        batches = _read_ahead(fetch) if connection.vendor == "postgresql" else _read(fetch)
         try:
-            while batch := cursor.fetchmany(batch_size):
-                yield batch
+            yield from batches
         except GeneratorExit:
+            batches.close()
             return
+
+
+def _read(fetch: Callable[[], list]) -> Iterator[list]:
+    while batch := fetch():
+        yield batch
+
+
+def _read_ahead(fetch: Callable[[], list]) -> Iterator[list]:
+    """`fetch()` batches, one ahead, from a thread: PostgreSQL computes the next batch while the
+    caller works on this one (psycopg waits on the socket without the GIL), so on two cores the
+    database and Python overlap instead of taking turns. The connection is not used for
+    anything else while a fetch runs (psycopg's connection lock would serialize it anyway)."""
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            while not stop.is_set():
+                batch = fetch()
+                ready.put(batch)
+                if not batch:
+                    return
+        except BaseException as exc:  # handed to the caller's thread
+            ready.put(exc)
+
+    worker = threading.Thread(target=produce, name="audience-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while batch := ready.get():
+            if isinstance(batch, BaseException):
+                raise batch
+            yield batch
+    finally:
+        stop.set()
+        while worker.is_alive():  # a put() may wait on the full queue
+            with contextlib.suppress(queue.Empty):
+                ready.get(timeout=0.05)
+        worker.join()
 
 
 class _Decisions:
