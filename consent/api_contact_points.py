@@ -11,7 +11,6 @@ MAX_CHECKS the same handful whatever its size. Errors: see common.api.
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django_filters import rest_framework as filters
@@ -26,12 +25,19 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from common.api import MAX_ID, Conflict, IdRelatedField, ModelSerializer, StrictFilterSet
-from consent.contact_points import SUPPRESSED_MESSAGE, contact_point_consent_set
+from consent.contact_points import (
+    SUPPRESSED_MESSAGE,
+    ConfigurationConflict,
+    compliance_profile_save,
+    configuration_delete,
+    configuration_save,
+    contact_point_consent_set,
+)
 from consent.contact_points import normalize_address as _normalize_address
 from consent.decision import Decision, Reason, decide, decide_many
 from consent.models import Channel, ComplianceProfile, ContactPointConsent, Purpose, Topic
 from consent.models.contact_point import ADDRESS_MAX_LENGTH
-from subjects.audit import Source, delete_audited, stamp
+from subjects.audit import Source
 
 # The largest batch one request may check (DESIGN §4); larger ones are split by the caller.
 MAX_CHECKS = 10_000
@@ -43,89 +49,6 @@ NON_FIELD = api_settings.NON_FIELD_ERRORS_KEY
 
 def _user(serializer):
     return serializer.context["request"].user
-
-
-# ---------------------------------------------------------------------------------------------
-# Saving and deleting the configuration (profiles, purposes, topics)
-
-
-def _save(instance: models.Model, validated_data: dict, *, user) -> models.Model:
-    """Apply the validated fields, validate the model, save it with who / how / why."""
-    for name, value in validated_data.items():
-        setattr(instance, name, value)
-    instance.full_clean()
-    stamp(instance, user=user, source=Source.API, reason="edited" if instance.pk else "created")
-    instance.save()
-    return instance
-
-
-def _blocking_references(model, queryset, depth: int = 0) -> set[str]:
-    """What still references the rows of `queryset` through a PROTECT foreign key — theirs or
-    that of the rows a delete would cascade to. Existence queries only: a ProtectedError would
-    first load every protecting row (millions of consent records) into memory."""
-    blocking = set()
-    for relation in model._meta.related_objects:
-        related = relation.related_model._base_manager.filter(
-            **{f"{relation.field.name}__in": queryset}
-        )
-        if relation.on_delete in (models.PROTECT, models.RESTRICT):
-            if related.exists():
-                blocking.add(str(relation.related_model._meta.verbose_name_plural))
-        elif relation.on_delete is models.CASCADE and depth < 3:
-            blocking |= _blocking_references(relation.related_model, related, depth + 1)
-    return blocking
-
-
-@transaction.atomic
-def _delete(instance: models.Model, *, user, hint: str = "") -> None:
-    blocking = _blocking_references(type(instance), type(instance).objects.filter(pk=instance.pk))
-    if blocking:
-        name = instance._meta.verbose_name
-        raise Conflict(
-            f"This {name} is still used by {', '.join(sorted(blocking))}, so it cannot be "
-            f"deleted.{' ' + hint if hint else ''}"
-        )
-    delete_audited(instance, user=user, source=Source.API)
-
-
-ONE_DEFAULT_MESSAGE = (
-    "Exactly one compliance profile is the default: make another profile the default instead."
-)
-
-
-@transaction.atomic
-def _profile_save(profile: ComplianceProfile, validated_data: dict, *, user) -> ComplianceProfile:
-    """Save a profile; making it the default switches the default atomically.
-
-    Every profile row is locked first (a short table), so two requests that each make a
-    different profile the default run one after the other and the later one wins; the old
-    default is unset with its own history row. Unsetting the default itself is refused: there
-    is always exactly one.
-    """
-    was_default = profile.pk is not None and profile.is_default
-    if was_default and validated_data.get("is_default") is False:
-        raise DjangoValidationError({"is_default": ONE_DEFAULT_MESSAGE})
-    for name, value in validated_data.items():
-        setattr(profile, name, value)
-    # The one-default constraint is this function's job; everything else is validated here.
-    profile.full_clean(validate_constraints=False)
-    if profile.is_default:
-        list(ComplianceProfile.objects.select_for_update().order_by("pk").values_list("pk"))
-        previous = ComplianceProfile.objects.filter(is_default=True).exclude(pk=profile.pk)
-        for other in previous:
-            other.is_default = False
-            stamp(other, user=user, source=Source.API, reason="no longer the default profile")
-            other.save(update_fields=["is_default"])
-    stamp(profile, user=user, source=Source.API, reason="edited" if profile.pk else "created")
-    try:
-        with transaction.atomic():
-            profile.save()
-    except IntegrityError as exc:
-        # Only a profile created as the default at the very same moment gets here.
-        raise Conflict(
-            "Another compliance profile became the default at the same moment; try again."
-        ) from exc
-    return profile
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,10 +82,14 @@ class ComplianceProfileSerializer(ModelSerializer):
         ]
 
     def create(self, validated_data):
-        return _profile_save(ComplianceProfile(), validated_data, user=_user(self))
+        return compliance_profile_save(
+            ComplianceProfile(), validated_data, user=_user(self), source=Source.API
+        )
 
     def update(self, instance, validated_data):
-        return _profile_save(instance, validated_data, user=_user(self))
+        return compliance_profile_save(
+            instance, validated_data, user=_user(self), source=Source.API
+        )
 
 
 class PurposeSerializer(ModelSerializer):
@@ -184,10 +111,10 @@ class PurposeSerializer(ModelSerializer):
         return profile
 
     def create(self, validated_data):
-        return _save(Purpose(), validated_data, user=_user(self))
+        return configuration_save(Purpose(), validated_data, user=_user(self), source=Source.API)
 
     def update(self, instance, validated_data):
-        return _save(instance, validated_data, user=_user(self))
+        return configuration_save(instance, validated_data, user=_user(self), source=Source.API)
 
 
 class TopicSerializer(ModelSerializer):
@@ -203,10 +130,10 @@ class TopicSerializer(ModelSerializer):
         return purpose
 
     def create(self, validated_data):
-        return _save(Topic(), validated_data, user=_user(self))
+        return configuration_save(Topic(), validated_data, user=_user(self), source=Source.API)
 
     def update(self, instance, validated_data):
-        return _save(instance, validated_data, user=_user(self))
+        return configuration_save(instance, validated_data, user=_user(self), source=Source.API)
 
 
 class ComplianceProfileFilterSet(StrictFilterSet):
@@ -241,16 +168,13 @@ class ComplianceProfileViewSet(viewsets.ModelViewSet):
     """Compliance profiles. Exactly one is the default: making another one the default
     switches it atomically; the default cannot be unset (400) or deleted (409)."""
 
+    conflict_errors = (ConfigurationConflict,)
     queryset = ComplianceProfile.objects.all()
     serializer_class = ComplianceProfileSerializer
     filterset_class = ComplianceProfileFilterSet
 
     def perform_destroy(self, instance):
-        if instance.is_default:
-            raise Conflict(
-                "This is the default compliance profile; make another profile the default first."
-            )
-        _delete(instance, user=self.request.user)
+        configuration_delete(instance, user=self.request.user, source=Source.API)
 
 
 @extend_schema_view(
@@ -262,12 +186,13 @@ class ComplianceProfileViewSet(viewsets.ModelViewSet):
 class PurposeViewSet(viewsets.ModelViewSet):
     """Purposes of a compliance profile: kind, consent model, required data-consent level."""
 
+    conflict_errors = (ConfigurationConflict,)
     queryset = Purpose.objects.all()
     serializer_class = PurposeSerializer
     filterset_class = PurposeFilterSet
 
     def perform_destroy(self, instance):
-        _delete(instance, user=self.request.user)
+        configuration_delete(instance, user=self.request.user, source=Source.API)
 
 
 @extend_schema_view(
@@ -279,12 +204,15 @@ class PurposeViewSet(viewsets.ModelViewSet):
 class TopicViewSet(viewsets.ModelViewSet):
     """Topics of a purpose (e.g. Events, Newsletter)."""
 
+    conflict_errors = (ConfigurationConflict,)
     queryset = Topic.objects.all()
     serializer_class = TopicSerializer
     filterset_class = TopicFilterSet
 
     def perform_destroy(self, instance):
-        _delete(instance, user=self.request.user, hint="Set active to false instead.")
+        configuration_delete(
+            instance, user=self.request.user, source=Source.API, hint="Set active to false instead."
+        )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,9 +18,23 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
-from consent.models import Channel, ContactPointConsent, Purpose, Suppression, Topic
+from consent.models import (
+    Channel,
+    ComplianceProfile,
+    ContactPointConsent,
+    Purpose,
+    Suppression,
+    Topic,
+)
 from consent.models.contact_point import ADDRESS_MAX_LENGTH
-from subjects.audit import Source, history_attrs, history_insert_sql, history_params, stamp
+from subjects.audit import (
+    Source,
+    delete_audited,
+    history_attrs,
+    history_insert_sql,
+    history_params,
+    stamp,
+)
 from subjects.models import ANONYMIZED_NAME, Contact, Lead
 from subjects.normalize import normalize_email, normalize_phone
 
@@ -522,3 +536,98 @@ def contact_points_erase_for(
             counts["contact_point_consents_deleted"] += deleted
             counts["suppressions_added"] += suppressed
     return dict(counts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration: compliance profiles, purposes, topics (API and admin)
+
+
+class ConfigurationConflict(ValidationError):
+    """The configuration's current state forbids the change: still in use, the default profile,
+    a concurrent default switch (409 in the API)."""
+
+
+def configuration_save(instance: models.Model, data: dict, *, user, source: str) -> models.Model:
+    """Apply `data`, validate the model, save it with who / how / why (purposes, topics)."""
+    for name, value in data.items():
+        setattr(instance, name, value)
+    instance.full_clean()
+    stamp(instance, user=user, source=source, reason="edited" if instance.pk else "created")
+    instance.save()
+    return instance
+
+
+def _blocking_references(model, queryset, depth: int = 0) -> set[str]:
+    """What still references the rows of `queryset` through a PROTECT foreign key — theirs or
+    that of the rows a delete would cascade to. Existence queries only: a ProtectedError would
+    first load every protecting row (millions of consent records) into memory."""
+    blocking = set()
+    for relation in model._meta.related_objects:
+        related = relation.related_model._base_manager.filter(
+            **{f"{relation.field.name}__in": queryset}
+        )
+        if relation.on_delete in (models.PROTECT, models.RESTRICT):
+            if related.exists():
+                blocking.add(str(relation.related_model._meta.verbose_name_plural))
+        elif relation.on_delete is models.CASCADE and depth < 3:
+            blocking |= _blocking_references(relation.related_model, related, depth + 1)
+    return blocking
+
+
+@transaction.atomic
+def configuration_delete(instance: models.Model, *, user, source: str, hint: str = "") -> None:
+    """Delete a profile, purpose or topic nothing uses any more (with what cascades from it)."""
+    if isinstance(instance, ComplianceProfile) and instance.is_default:
+        raise ConfigurationConflict(
+            "This is the default compliance profile; make another profile the default first."
+        )
+    blocking = _blocking_references(type(instance), type(instance).objects.filter(pk=instance.pk))
+    if blocking:
+        name = instance._meta.verbose_name
+        raise ConfigurationConflict(
+            f"This {name} is still used by {', '.join(sorted(blocking))}, so it cannot be "
+            f"deleted.{' ' + hint if hint else ''}"
+        )
+    delete_audited(instance, user=user, source=source)
+
+
+ONE_DEFAULT_MESSAGE = (
+    "Exactly one compliance profile is the default: make another profile the default instead."
+)
+
+
+@transaction.atomic
+def compliance_profile_save(
+    profile: ComplianceProfile, data: dict, *, user, source: str
+) -> ComplianceProfile:
+    """Save a profile; making it the default switches the default atomically.
+
+    Every profile row is locked first (a short table), so two requests that each make a
+    different profile the default run one after the other and the later one wins; the old
+    default is unset with its own history row. Unsetting the default itself is refused: there
+    is always exactly one.
+    """
+    was_default = profile.pk is not None and profile.is_default
+    if was_default and data.get("is_default") is False:
+        raise ValidationError({"is_default": ONE_DEFAULT_MESSAGE})
+    for name, value in data.items():
+        setattr(profile, name, value)
+    # The one-default constraint is this function's job; everything else is validated here.
+    profile.full_clean(validate_constraints=False)
+    if profile.is_default:
+        list(ComplianceProfile.objects.select_for_update().order_by("pk").values_list("pk"))
+        previous = ComplianceProfile.objects.filter(is_default=True).exclude(pk=profile.pk)
+        for other in previous:
+            other.is_default = False
+            stamp(other, user=user, source=source, reason="no longer the default profile")
+            other.save(update_fields=["is_default"])
+    stamp(profile, user=user, source=source, reason="edited" if profile.pk else "created")
+    try:
+        with transaction.atomic():
+            profile.save()
+    except IntegrityError as exc:
+        # Only a profile created as the default at the very same moment gets here.
+        raise ConfigurationConflict(
+            "Another compliance profile became the default at the same moment; try again."
+        ) from exc
+    return profile

@@ -10,8 +10,12 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from consent.contact_points import (
+    ConfigurationConflict,
     address_hash,
     address_hasher,
+    compliance_profile_save,
+    configuration_delete,
+    configuration_save,
     contact_point_consent_set,
     contact_point_consents_expire,
     is_suppressed,
@@ -361,4 +365,49 @@ def test_the_bulk_address_hasher_is_the_suppression_hash(settings, key, value):
     assert (
         normalized_address_hash(value)
         == hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()
+    )
+
+
+def test_making_a_profile_the_default_switches_it_with_history_for_both(db, dpo):
+    old = ComplianceProfile.objects.get(is_default=True)
+    new = factories.compliance_profile(slug="eu")
+
+    compliance_profile_save(new, {"is_default": True}, user=dpo, source=Source.INTERNAL)
+
+    assert list(ComplianceProfile.objects.filter(is_default=True)) == [new]
+    unset = old.history.first()
+    assert (unset.is_default, unset.history_user, unset.history_source) == (False, dpo, "internal")
+    assert unset.history_change_reason == "no longer the default profile"
+    with pytest.raises(ValidationError) as refused:
+        compliance_profile_save(new, {"is_default": False}, user=dpo, source=Source.INTERNAL)
+    assert "is_default" in refused.value.message_dict
+
+
+def test_configuration_in_use_or_the_default_profile_is_not_deleted(db, dpo):
+    default = ComplianceProfile.objects.get(is_default=True)
+    purpose = default.purposes.first()
+    contact_point_consent_set(
+        channel="email", value="ada@example.org", purpose=purpose, status="opted_in", source="form"
+    )
+
+    with pytest.raises(ConfigurationConflict, match="default compliance profile"):
+        configuration_delete(default, user=dpo, source=Source.INTERNAL)
+    with pytest.raises(ConfigurationConflict, match="still used by contact point consents"):
+        configuration_delete(purpose, user=dpo, source=Source.INTERNAL)
+    assert Purpose.objects.filter(pk=purpose.pk).exists()
+
+    spare = configuration_save(
+        Purpose(profile=default),
+        {"name": "Surveys", "kind": "commercial"},
+        user=dpo,
+        source=Source.INTERNAL,
+    )
+    spare_id = spare.pk
+    configuration_delete(spare, user=dpo, source=Source.INTERNAL)
+    assert not Purpose.objects.filter(pk=spare_id).exists()
+    deleted = Purpose.history.filter(id=spare_id).first()
+    assert (deleted.history_type, deleted.history_user, deleted.history_source) == (
+        "-",
+        dpo,
+        "internal",
     )
