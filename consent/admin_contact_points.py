@@ -44,8 +44,25 @@ class TopicInline(admin.TabularInline):
     fields = ["name", "description", "active"]
 
 
+class ComplianceProfileForm(ServiceModelForm):
+    """Saved by `compliance_profile_save`: making this profile the default unsets the previous
+    one (with its history row) instead of failing on the one-default constraint."""
+
+    class Meta:
+        model = ComplianceProfile
+        fields = "__all__"
+
+    def apply(self, user):
+        changed = self.changed_data if self.instance.pk else self.cleaned_data
+        data = {name: self.cleaned_data[name] for name in changed}
+        return contact_points.compliance_profile_save(
+            self.instance, data, user=user, source=Source.INTERNAL
+        )
+
+
 @admin.register(ComplianceProfile)
-class ComplianceProfileAdmin(AuditedAdminMixin, SimpleHistoryAdmin):
+class ComplianceProfileAdmin(ServiceAdminMixin, AuditedAdminMixin, SimpleHistoryAdmin):
+    form = ComplianceProfileForm
     list_display = [
         "name",
         "slug",

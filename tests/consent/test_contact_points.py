@@ -411,3 +411,27 @@ def test_configuration_in_use_or_the_default_profile_is_not_deleted(db, dpo):
         dpo,
         "internal",
     )
+
+
+def test_the_admin_switches_the_default_profile_through_the_service(client, dpo):
+    old = ComplianceProfile.objects.get(is_default=True)
+    new = factories.compliance_profile(slug="eu", name="EU")
+    client.force_login(dpo)
+    url = f"/admin/consent/complianceprofile/{new.pk}/change/"
+    form = client.get(url).context["adminform"].form
+    data = {
+        name: value
+        for name, value in form.initial.items()
+        if value is not None and not isinstance(value, bool)
+    }
+    data.update(is_default="on", check_subject_consent="on")
+    data.update({"purposes-TOTAL_FORMS": "0", "purposes-INITIAL_FORMS": "0"})
+
+    response = client.post(url, data)
+
+    assert response.status_code == 302, response.context and response.context["errors"]
+    assert list(ComplianceProfile.objects.filter(is_default=True)) == [new]
+    unset = old.history.first()
+    assert (unset.is_default, unset.history_user, unset.history_source) == (False, dpo, "internal")
+    made = new.history.first()
+    assert (made.is_default, made.history_change_reason) == (True, "edited")
