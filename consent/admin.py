@@ -22,7 +22,6 @@ from common.admin import (
     ServiceAdminMixin,
     add_service_errors,
 )
-from common.admin_audit import AuditedAdminMixin
 from consent import services, timeline
 from consent.consent_center import subject_consent_center
 from consent.forms import (
@@ -34,6 +33,7 @@ from consent.forms import (
 )
 from consent.models import ConsentLevelSubstatus, DataConsent, DataPolicy, ErasureRecord
 from subjects import services as subject_services
+from subjects.admin_audit import AuditedAdminMixin
 from subjects.models import DERIVED_FIELDS, Contact, Lead
 from subjects.normalize import normalize_phone
 

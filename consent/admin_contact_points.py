@@ -18,7 +18,6 @@ from common.admin import (
     ServiceModelForm,
     add_service_errors,
 )
-from common.admin_audit import AuditedAdminMixin
 from consent import contact_points
 from consent.models import (
     Channel,
@@ -28,6 +27,7 @@ from consent.models import (
     Suppression,
     Topic,
 )
+from subjects.admin_audit import AuditedAdminMixin
 from subjects.audit import Source
 
 
@@ -60,8 +60,36 @@ class ComplianceProfileForm(ServiceModelForm):
         )
 
 
+class ConfigurationAdminMixin(AuditedAdminMixin):
+    """Profiles, purposes and topics are deleted through `configuration_delete`: never the default
+    profile, never anything still in use — checked with existence queries, not by loading every
+    protected row (millions of consent records) the way the admin's delete page would."""
+
+    def has_delete_permission(self, request, obj=None):
+        if isinstance(obj, ComplianceProfile) and obj.is_default:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_deleted_objects(self, objs, request):
+        refusals = [
+            refusal
+            for obj in objs
+            if (refusal := contact_points.configuration_delete_refusal(obj)) is not None
+        ]
+        if refusals:
+            return [], {}, set(), refusals
+        return super().get_deleted_objects(objs, request)
+
+    def delete_model(self, request, obj):
+        contact_points.configuration_delete(obj, user=request.user, source=Source.INTERNAL)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+
 @admin.register(ComplianceProfile)
-class ComplianceProfileAdmin(ServiceAdminMixin, AuditedAdminMixin, SimpleHistoryAdmin):
+class ComplianceProfileAdmin(ServiceAdminMixin, ConfigurationAdminMixin, SimpleHistoryAdmin):
     form = ComplianceProfileForm
     list_display = [
         "name",
@@ -77,7 +105,7 @@ class ComplianceProfileAdmin(ServiceAdminMixin, AuditedAdminMixin, SimpleHistory
 
 
 @admin.register(Purpose)
-class PurposeAdmin(AuditedAdminMixin, SimpleHistoryAdmin):
+class PurposeAdmin(ConfigurationAdminMixin, SimpleHistoryAdmin):
     list_display = ["name", "profile", "kind", "consent_model", "required_level"]
     list_filter = ["profile", "kind", "consent_model"]
     list_select_related = ["profile"]
@@ -85,7 +113,7 @@ class PurposeAdmin(AuditedAdminMixin, SimpleHistoryAdmin):
 
 
 @admin.register(Topic)
-class TopicAdmin(AuditedAdminMixin, SimpleHistoryAdmin):
+class TopicAdmin(ConfigurationAdminMixin, SimpleHistoryAdmin):
     list_display = ["name", "purpose", "active"]
     list_filter = ["active", "purpose"]
     list_select_related = ["purpose"]

@@ -100,6 +100,8 @@ def _normalize_custom(value: str) -> str:
     value = value.strip()
     if not value:
         raise ValidationError("Enter an identifier.", code="required")
+    if not value.isprintable():  # a NUL or control character no database column should hold
+        raise ValidationError("Enter an identifier without control characters.", code="invalid")
     if len(value) > ADDRESS_MAX_LENGTH:
         raise ValidationError(f"At most {ADDRESS_MAX_LENGTH} characters.", code="max_length")
     return value
@@ -574,20 +576,26 @@ def _blocking_references(model, queryset, depth: int = 0) -> set[str]:
     return blocking
 
 
-@transaction.atomic
-def configuration_delete(instance: models.Model, *, user, source: str, hint: str = "") -> None:
-    """Delete a profile, purpose or topic nothing uses any more (with what cascades from it)."""
+def configuration_delete_refusal(instance: models.Model, *, hint: str = "") -> str | None:
+    """Why `instance` (a profile, purpose or topic) cannot be deleted, or None if it can."""
     if isinstance(instance, ComplianceProfile) and instance.is_default:
-        raise ConfigurationConflict(
-            "This is the default compliance profile; make another profile the default first."
-        )
+        return "This is the default compliance profile; make another profile the default first."
     blocking = _blocking_references(type(instance), type(instance).objects.filter(pk=instance.pk))
     if blocking:
         name = instance._meta.verbose_name
-        raise ConfigurationConflict(
+        return (
             f"This {name} is still used by {', '.join(sorted(blocking))}, so it cannot be "
             f"deleted.{' ' + hint if hint else ''}"
         )
+    return None
+
+
+@transaction.atomic
+def configuration_delete(instance: models.Model, *, user, source: str, hint: str = "") -> None:
+    """Delete a profile, purpose or topic nothing uses any more (with what cascades from it)."""
+    refusal = configuration_delete_refusal(instance, hint=hint)
+    if refusal:
+        raise ConfigurationConflict(refusal)
     delete_audited(instance, user=user, source=source)
 
 

@@ -17,6 +17,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connections, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -66,7 +67,10 @@ def decide_members(
     gets no decision (None, None). One statement, read batch by batch: memory stays flat.
     """
     connection = connections[members.db]
-    sql, params = _statement(members, channel, purpose, topic, connection)
+    try:
+        sql, params = _statement(members, channel, purpose, topic, connection)
+    except EmptyResultSet:  # e.g. `.none()` or `pk__in=[]`: no member, no statement
+        return
     suppressions = _Suppressions(channel, connection.alias)
     decisions = _Decisions(channel, purpose, topic)
     for rows in _stream(connection, sql, params, batch_size or BATCH_SIZE):

@@ -16,11 +16,11 @@ from common.admin import (
     bounded_count,
     format_count,
 )
-from common.admin_audit import AuditedDeleteMixin
 from common.csvutil import csv_lines
 from consent.models import Channel, Purpose, Topic
 from marketing_lists import audience, services
 from marketing_lists.models import MarketingList, MarketingListMember
+from subjects.admin_audit import AuditedDeleteMixin
 
 PREVIEW_ROWS = 20
 

@@ -384,3 +384,15 @@ def test_a_channel_or_value_that_is_not_text_is_a_field_error(client_for, dpo, b
         )
         assert response.status_code == 400, (field, response.content)
         assert f"checks[0].{field}" in response.json(), response.json()
+
+
+def test_a_custom_id_with_a_nul_or_control_character_is_a_field_error(client_for, dpo):
+    purpose = Purpose.objects.filter(profile__is_default=True).first()
+    for value in ["crm\x00-1", "crm-\x07"]:
+        response = client_for(dpo).post(
+            "/api/v1/consent-checks/",
+            {"checks": [{"channel": "custom", "value": value, "purpose": purpose.pk}]},
+            format="json",
+        )
+        assert response.status_code == 400, response.content
+        assert "checks[0].value" in response.json()

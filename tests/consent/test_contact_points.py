@@ -375,7 +375,7 @@ def test_making_a_profile_the_default_switches_it_with_history_for_both(db, dpo)
     compliance_profile_save(new, {"is_default": True}, user=dpo, source=Source.INTERNAL)
 
     assert list(ComplianceProfile.objects.filter(is_default=True)) == [new]
-    unset = old.history.first()
+    unset = old.history.order_by("-history_id").first()
     assert (unset.is_default, unset.history_user, unset.history_source) == (False, dpo, "internal")
     assert unset.history_change_reason == "no longer the default profile"
     with pytest.raises(ValidationError) as refused:
@@ -431,7 +431,36 @@ def test_the_admin_switches_the_default_profile_through_the_service(client, dpo)
 
     assert response.status_code == 302, response.context and response.context["errors"]
     assert list(ComplianceProfile.objects.filter(is_default=True)) == [new]
-    unset = old.history.first()
+    unset = old.history.order_by("-history_id").first()
     assert (unset.is_default, unset.history_user, unset.history_source) == (False, dpo, "internal")
-    made = new.history.first()
+    made = new.history.order_by("-history_id").first()
     assert (made.is_default, made.history_change_reason) == (True, "edited")
+
+
+def test_the_admin_never_deletes_the_default_profile_or_configuration_in_use(client, admin_user):
+    default = ComplianceProfile.objects.get(is_default=True)
+    purpose = default.purposes.first()
+    contact_point_consent_set(
+        channel="email", value="ada@example.org", purpose=purpose, status="opted_in", source="form"
+    )
+    spare = factories.compliance_profile(slug="spare")
+    client.force_login(admin_user)
+
+    page = client.post(f"/admin/consent/complianceprofile/{default.pk}/delete/", {"post": "yes"})
+    assert page.status_code == 403
+    bulk = client.post(
+        "/admin/consent/complianceprofile/",
+        {"action": "delete_selected", "_selected_action": [default.pk, spare.pk], "post": "yes"},
+    )
+    assert bulk.status_code == 200  # the confirmation page, naming why
+    assert "default compliance profile" in bulk.content.decode()
+    in_use = client.post(f"/admin/consent/purpose/{purpose.pk}/delete/", {"post": "yes"})
+    assert "still used by contact point consents" in in_use.content.decode()
+
+    assert ComplianceProfile.objects.filter(pk__in=[default.pk, spare.pk]).count() == 2
+    assert Purpose.objects.filter(pk=purpose.pk).exists()
+    deleted = client.post(f"/admin/consent/complianceprofile/{spare.pk}/delete/", {"post": "yes"})
+    assert deleted.status_code == 302
+    assert not ComplianceProfile.objects.filter(pk=spare.pk).exists()
+    row = ComplianceProfile.history.filter(id=spare.pk).order_by("-history_id").first()
+    assert (row.history_type, row.history_user, row.history_source) == ("-", admin_user, "internal")

@@ -5,7 +5,9 @@ import threading
 import pytest
 from django.db import connection, transaction
 
-from consent.decision_stream import _read_ahead, _stream
+from consent.decision_stream import _read_ahead, _stream, decide_members
+from consent.models import Purpose
+from subjects.models import Contact
 
 
 def test_read_ahead_yields_every_batch_in_order_from_another_thread():
@@ -59,3 +61,10 @@ def test_a_stream_closed_early_leaves_the_connection_usable():
         [(3,), (4,)],
         [(5,)],
     ]
+
+
+def test_no_members_no_statement(db, django_assert_num_queries):
+    purpose = Purpose.objects.filter(profile__is_default=True).first()
+    members = Contact.objects.none().values_list("pk", "email", "pk")
+    with django_assert_num_queries(0):
+        assert list(decide_members(members, channel="email", purpose=purpose)) == []

@@ -1,7 +1,7 @@
 """Admin mixins that attribute ORM saves and deletions in the history (who, source, reason).
 
-Kept apart from `common.admin`, which the admin site's app config imports before the models
-are ready.
+In `subjects`, next to the audit trail they write (`common` stays free of app imports); kept out
+of `subjects.admin` so the apps above can use them without importing that app's admin.
 """
 
 from subjects.audit import Source, delete_audited, stamp
