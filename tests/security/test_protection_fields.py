@@ -84,6 +84,10 @@ def test_the_service_enforces_the_permission_for_every_caller(marketer, dpo):
     services.subject_update(subject=lead, data={"inherent_basis": True}, user=None)
     lead.refresh_from_db()
     assert lead.inherent_basis is True
+    services.subject_update(subject=lead, data={"restricted": True}, user=dpo)
+    lead.refresh_from_db()
+    assert lead.restricted is True
+    assert lead.history.order_by("-history_id").first().history_user == dpo
 
 
 def test_admin_shows_protection_fields_read_only_to_other_roles(client, marketer, dpo):
