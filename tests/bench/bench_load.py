@@ -156,6 +156,7 @@ def _sql_load(path: Path, *, user_id: int, shape: str) -> float:
     profile = ComplianceProfile.objects.default()
     with transaction.atomic(), connection.cursor() as cursor:
         cpc, history = _shape_tables(cursor, shape, cpc, history)
+        cursor.execute("SET LOCAL work_mem = '256MB'")  # as the load sets it: sorts in memory
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # check the foreign keys before rollback
         started = time.perf_counter()
         cursor.execute(
