@@ -293,10 +293,15 @@ def test_csv_rows_are_the_audience_rows(world):
     request = audience_request(
         marketing_list=mlist, channel="email", purpose=marketing.pk, topic=events.pk
     )
-    assert list(audience_csv_rows(request)) == [
+    csv_rows = list(audience_csv_rows(request))
+    assert csv_rows == [
         [row.member_type, row.member_id, row.address or "", str(row.allowed).lower(), row.reason]
         for row in audience_rows(request)
     ]
+    # Not vacuous: the list mixes members who may be sent to and members refused for reasons.
+    assert {row[3] for row in csv_rows} == {"true", "false"}
+    assert len({row[4] for row in csv_rows if row[3] == "false"}) >= 2
+    assert len({(row[0], row[1]) for row in csv_rows}) == len(csv_rows)  # one row per member
 
 
 def test_one_statement_whatever_the_batches(world, monkeypatch):
