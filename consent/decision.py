@@ -20,6 +20,7 @@ from django.db.models.functions import Cast, Lower
 from django.db.models.lookups import In
 from django.utils import timezone
 
+from common.prepared import PreparedQuery
 from consent.contact_points import (
     address_hasher,
     field_error,
@@ -239,16 +240,12 @@ class Catalog:
         topic_ids = {_pk_or_none(ref, Topic) for ref in _distinct(topic_refs)}
         purpose_ids.discard(None)
         topic_ids.discard(None)
-        purposes = list(
-            Purpose.objects.select_related("profile")
-            .filter(profile__in=ComplianceProfile.objects.filter(purposes__in=purpose_ids))
-            .order_by("pk")
-        )
+        purposes = _catalog_purposes(purpose_ids)
         tracking_by_profile: dict[int, Purpose] = {}
         for purpose in purposes:
             if purpose.kind == Purpose.Kind.TRACKING:
                 tracking_by_profile.setdefault(purpose.profile_id, purpose)
-        topics = Topic.objects.filter(pk__in=topic_ids) if topic_ids else []
+        topics = _instances(Topic, _CATALOG_TOPICS.rows(topic_ids)) if topic_ids else []
         return cls(
             purposes={purpose.pk: purpose for purpose in purposes},
             tracking_by_profile=tracking_by_profile,
@@ -275,6 +272,51 @@ class Catalog:
         if all(type(ref) in _PLAIN_REFS for ref in key):
             self.asked[key] = question
         return question
+
+
+def _columns(model) -> list[str]:
+    return [f.attname for f in model._meta.concrete_fields]
+
+
+def _instances(model, rows: Iterable[tuple]) -> list:
+    return [model.from_db("default", _columns(model), row) for row in rows]
+
+
+_PURPOSE_COLUMNS = len(Purpose._meta.concrete_fields)
+# The purposes of every profile involved, each with its profile (a select_related, compiled
+# once: see common.prepared), and the topics asked about.
+_CATALOG_PURPOSES = PreparedQuery(
+    lambda purpose_ids: (
+        Purpose.objects.filter(
+            profile__in=ComplianceProfile.objects.filter(purposes__in=purpose_ids)
+        )
+        .order_by("pk")
+        .values_list(
+            *_columns(Purpose), *(f"profile__{column}" for column in _columns(ComplianceProfile))
+        )
+    )
+)
+_CATALOG_TOPICS = PreparedQuery(
+    lambda topic_ids: (
+        Topic.objects.filter(pk__in=topic_ids).order_by().values_list(*_columns(Topic))
+    )
+)
+
+
+def _catalog_purposes(purpose_ids: set[int]) -> list[Purpose]:
+    profiles: dict[int, ComplianceProfile] = {}
+    purposes = []
+    for row in _CATALOG_PURPOSES.rows(purpose_ids):
+        purpose = Purpose.from_db("default", _columns(Purpose), row[:_PURPOSE_COLUMNS])
+        profile_row = row[_PURPOSE_COLUMNS:]
+        profile = profiles.get(profile_row[0])
+        if profile is None:
+            profile = profiles[profile_row[0]] = ComplianceProfile.from_db(
+                "default", _columns(ComplianceProfile), profile_row
+            )
+        Purpose.profile.field.set_cached_value(purpose, profile)
+        purposes.append(purpose)
+    return purposes
 
 
 _PLAIN_REFS = (type(None), int, str)
@@ -359,33 +401,59 @@ def decide(*, channel: str, value: str, purpose, topic=None, profile=None) -> De
 
 
 def address_facts(address: Address, *, purpose_ids: set[int], topic_ids: set[int]) -> AddressFacts:
-    """The facts of one address, straight from its rows (three queries at most)."""
+    """The facts of one address, straight from its rows (three queries at most, each compiled
+    once per process: see common.prepared)."""
     channel, value = address
     now = timezone.now()
-    records = _records_query(Q(channel=channel, value=value), purpose_ids, topic_ids)
+    records = _ADDRESS_RECORDS.rows(channel, value, purpose_ids, topic_ids)
     return AddressFacts(
         channel,
         value,
-        suppressed=Suppression.objects.filter(
-            channel=channel, value_hash=normalized_address_hash(value)
-        ).exists(),
+        suppressed=bool(_SUPPRESSION.rows(channel, normalized_address_hash(value))),
         subjects=_subjects_holding(channel, value),
         records=_record_facts(records, now).get(address, {}),
     )
+
+
+_ADDRESS_RECORDS = PreparedQuery(
+    lambda channel, value, purpose_ids, topic_ids: _records_query(
+        Q(channel=channel, value=value), purpose_ids, topic_ids
+    )
+)
+_SUPPRESSION = PreparedQuery(
+    lambda channel, value_hash: (
+        Suppression.objects.filter(channel=channel, value_hash=value_hash)
+        .order_by()
+        .values_list("pk")[:1]
+    )
+)
+
+
+def _subjects_query(lookup: str):
+    """Every non-anonymized lead and contact holding an address (`with_email` / `with_phone`)."""
+
+    def build(value):
+        fields = ("restricted", "data_protection_consent", "consent_level", *ALLOW_FIELDS)
+        leads, contacts = (
+            getattr(model.objects.not_anonymized(), lookup)(value).order_by().values_list(*fields)
+            for model in (Lead, Contact)
+        )
+        return leads.union(contacts, all=True)
+
+    return PreparedQuery(build)
+
+
+_SUBJECTS_HOLDING = {"email": _subjects_query("with_email"), "phone": _subjects_query("with_phone")}
 
 
 def _subjects_holding(channel: str, value: str) -> SubjectFacts | None:
     """Every non-anonymized lead and contact with the address, folded in Python."""
     if channel not in SUBJECT_CHANNEL_FIELD:
         return None  # custom channels have no subjects
-    fields = ("restricted", "data_protection_consent", "consent_level", *ALLOW_FIELDS)
-    lookup = "with_email" if SUBJECT_CHANNEL_FIELD[channel] == "email" else "with_phone"
-    leads, contacts = (
-        getattr(model.objects.not_anonymized(), lookup)(value).order_by().values_list(*fields)
-        for model in (Lead, Contact)
-    )
     folded = None
-    for restricted, protection, level, *allows in leads.union(contacts, all=True):
+    for restricted, protection, level, *allows in _SUBJECTS_HOLDING[
+        SUBJECT_CHANNEL_FIELD[channel]
+    ].rows(value):
         subject = SubjectFacts(
             restricted or protection == DataProtectionConsent.RESTRICT,
             level,
