@@ -1,8 +1,9 @@
-"""Keep link tokens out of the logs.
+"""Keep link tokens and e-mail addresses out of the logs.
 
 Django logs the path of every 4xx/5xx answer (`django.request`), of CSRF failures
-(`django.security.csrf`) and, under runserver, of every request (`django.server`). A token in
-such a path is a working link to someone's preferences, so the filter replaces it before any
+(`django.security.csrf`) and, under runserver, of every request line, query string included
+(`django.server`). A token in such a path is a working link to someone's preferences, and an
+address someone put in a query string is personal data, so the filter replaces both before any
 handler sees the record. `PreferenceCenterConfig.ready()` installs it on those loggers.
 """
 
@@ -12,11 +13,13 @@ import re
 REDACTED = "[redacted]"
 # The token segment of /preferences/<token>/, /subscribe/confirm/<token>/, /unsubscribe/<token>/.
 TOKEN_PATH = re.compile(r"(/(?:preferences|subscribe/confirm|unsubscribe)/)[^/\s?#\"'<>]+")
+# An e-mail address, plain or percent-encoded (`%40`), as it appears in a URL or a query string.
+EMAIL_ADDRESS = re.compile(r"[^\s/?&=#\"'<>:;,]+(?:@|%40)[^\s/?&=#\"'<>:;,]+", re.IGNORECASE)
 LOGGERS = ("django.request", "django.server", "django.security.csrf")
 
 
 def redact(text: str) -> str:
-    return TOKEN_PATH.sub(rf"\g<1>{REDACTED}", text)
+    return EMAIL_ADDRESS.sub(REDACTED, TOKEN_PATH.sub(rf"\g<1>{REDACTED}", text))
 
 
 class RedactTokensFilter(logging.Filter):

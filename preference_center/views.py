@@ -5,6 +5,7 @@ and `consent.customer` for every write, render. GET and HEAD never write (mail s
 prefetch links). Every invalid, expired, cross-use or dangling token gets the same 404 page.
 """
 
+import re
 from functools import wraps
 from ipaddress import ip_address as parse_ip
 from urllib.parse import urlencode
@@ -35,6 +36,8 @@ from preference_center.tokens import AddressLink, InvalidLink, SignUpRequest, Un
 from subjects.audit import Source
 
 LANGUAGE_PARAM = "lang"
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+PROFILE_SLUG = re.compile(r"[-a-zA-Z0-9_]{1,50}")  # ComplianceProfile.slug (a SlugField)
 USER_AGENT_MAX_LENGTH = 1000
 ONE_CLICK_FIELD, ONE_CLICK_VALUE = "List-Unsubscribe", "One-Click"
 page_methods = require_http_methods(["GET", "HEAD", "POST"])
@@ -97,7 +100,10 @@ def client_ip(request: HttpRequest) -> str | None:
 
 
 def user_agent(request: HttpRequest) -> str:
-    return request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX_LENGTH]
+    """The client's User-Agent, kept as evidence: control characters dropped (PostgreSQL refuses
+    a NUL byte in text, and a line break would forge lines in the evidence text)."""
+    raw = request.META.get("HTTP_USER_AGENT", "")
+    return CONTROL_CHARACTERS.sub("", raw)[:USER_AGENT_MAX_LENGTH]
 
 
 def _render(request, template: str, context: dict | None = None, *, status: int = 200):
@@ -164,7 +170,10 @@ def link_request(request: HttpRequest) -> HttpResponse:
 def _profile_for_link_request(request: HttpRequest) -> ComplianceProfile | None:
     slug = request.GET.get("profile")
     profiles = ComplianceProfile.objects.all()
-    return profiles.filter(slug=slug).first() if slug else profiles.filter(is_default=True).first()
+    if not slug:
+        return profiles.filter(is_default=True).first()
+    # Only a well-formed slug reaches the database (PostgreSQL refuses a NUL byte with an error).
+    return profiles.filter(slug=slug).first() if PROFILE_SLUG.fullmatch(slug) else None
 
 
 # ---------------------------------------------------------------------------------------------

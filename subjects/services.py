@@ -72,12 +72,31 @@ def protection_permission(model: type[Subject]) -> str:
     return f"subjects.restrict_{model._meta.model_name}"
 
 
-def ensure_may_change_protection(subject: Subject, data: dict, user) -> None:
-    """Only users with `protection_permission` change a subject's restriction or inherent basis.
+class _System:
+    """The application itself acting on no one's behalf (a job, a migration, test fixtures).
 
-    `user=None` is the system (loads, customers' own pages), which never sets these fields.
+    Trusted internal callers that may set the DPO fields pass `user=SYSTEM`; the customers' own
+    pages pass no user, as they must never set them. The audit trail records SYSTEM as no user
+    (`stamp` keeps only authenticated users), exactly as a system write was recorded before.
     """
-    if user is None or user.has_perm(protection_permission(type(subject))):
+
+    is_authenticated = False  # never an account: `stamp` and the history write no user for it
+
+    def __repr__(self) -> str:
+        return "SYSTEM"
+
+
+SYSTEM = _System()
+
+
+def ensure_may_change_protection(subject: Subject, data: dict, user) -> None:
+    """Only `SYSTEM` and users with `protection_permission` change the DPO fields.
+
+    Fails closed: `user=None` (a caller that did not say who acts) is refused like any user
+    without the permission — a field error, so a forgetful web path answers 400, never 500.
+    Values equal to the current ones are not changes and always pass.
+    """
+    if user is SYSTEM or (user is not None and user.has_perm(protection_permission(type(subject)))):
         return
     errors = {
         name: ValidationError(
@@ -90,8 +109,12 @@ def ensure_may_change_protection(subject: Subject, data: dict, user) -> None:
         raise ValidationError(errors)
 
 
-def subject_assign(subject: Subject, data: dict, *, user=None) -> None:
-    """Set editable fields from `data`, normalizing addresses; field errors as a dict."""
+def subject_assign(subject: Subject, data: dict, *, user) -> None:
+    """Set editable fields from `data`, normalizing addresses; field errors as a dict.
+
+    `user` is the acting user, or `SYSTEM`; there is no default (see
+    `ensure_may_change_protection`).
+    """
     unknown = set(data) - set(editable_fields(type(subject)))
     if unknown:
         raise ValidationError(dict.fromkeys(sorted(unknown), "This field cannot be set."))
@@ -164,6 +187,7 @@ def subject_apply_consent_summary(
 def subject_create(
     *, model: type[Subject], data: dict, user=None, source: str = Source.INTERNAL, reason: str = ""
 ) -> Subject:
+    """A new subject; setting the DPO fields takes a DPO `user` or `user=SYSTEM`."""
     subject = model()
     subject_assign(subject, data, user=user)
     subject_apply_consent_summary(subject, level=0, max_expiry=None, active_count=0, total_count=0)

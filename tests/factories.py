@@ -6,7 +6,7 @@ from consent import services
 from consent.contact_points import contact_point_consent_set
 from consent.models import ComplianceProfile, DataPolicy, Purpose, Topic
 from subjects.models import Contact, Lead
-from subjects.services import subject_create
+from subjects.services import SYSTEM, subject_create
 
 _serial = itertools.count(1)
 
@@ -32,7 +32,7 @@ def contact(**data) -> Contact:
         "phone": f"+3161234{n:04d}",
     }
     values.update(data)
-    return subject_create(model=Contact, data=values)
+    return subject_create(model=Contact, data=values, user=SYSTEM)
 
 
 def lead(**data) -> Lead:
@@ -45,7 +45,7 @@ def lead(**data) -> Lead:
         "company_name": "Bletchley",
     }
     values.update(data)
-    return subject_create(model=Lead, data=values)
+    return subject_create(model=Lead, data=values, user=SYSTEM)
 
 
 def consent(*, subject, policy_obj=None, **kwargs):

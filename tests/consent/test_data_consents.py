@@ -9,6 +9,7 @@ from django.utils import timezone
 from consent import services
 from consent.models import ConsentLevelSubstatus, DataConsent
 from subjects.models import PREFERENCE_FIELDS, Contact, Lead
+from subjects.services import SYSTEM
 from tests import factories
 
 
@@ -72,7 +73,7 @@ def test_becoming_restrict_turns_every_preference_off_and_they_stay_off(contact,
 
 def test_restricted_wins_over_explicit_consent(contact, policy):
     factories.consent(subject=contact, policy_obj=policy)
-    services.subject_update(subject=refreshed(contact), data={"restricted": True})
+    services.subject_update(subject=refreshed(contact), data={"restricted": True}, user=SYSTEM)
     assert refreshed(contact).data_protection_consent == "restrict"
 
 

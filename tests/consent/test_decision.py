@@ -24,6 +24,7 @@ from consent.decision import (
     text_array_literal,
 )
 from consent.models import ContactPointConsent, Purpose
+from subjects.services import SYSTEM
 from tests import factories
 
 EMAIL = "ada@example.org"
@@ -65,7 +66,7 @@ def person(*, email=EMAIL, phone=PHONE, level=5, model=factories.contact, **data
         factories.consent(subject=subject, policy_obj=factories.policy(consent_level=level))
     if data:
         subject.refresh_from_db()
-        subject = services.subject_update(subject=subject, data=data)
+        subject = services.subject_update(subject=subject, data=data, user=SYSTEM)
     return subject
 
 

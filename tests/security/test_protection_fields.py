@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from consent import services
 from subjects.models import Contact, DataProtectionConsent, Lead
-from subjects.services import subject_create
+from subjects.services import SYSTEM, subject_create
 from tests import factories
 
 
@@ -80,8 +80,10 @@ def test_the_service_enforces_the_permission_for_every_caller(marketer, dpo):
         "inherent_basis": ["Only a data protection officer may change this field."]
     }
 
-    # The system (user None) and the DPO may.
-    services.subject_update(subject=lead, data={"inherent_basis": True}, user=None)
+    # A caller that names nobody is refused too (fail closed); the named system and the DPO may.
+    with pytest.raises(ValidationError):
+        services.subject_update(subject=lead, data={"inherent_basis": True}, user=None)
+    services.subject_update(subject=lead, data={"inherent_basis": True}, user=SYSTEM)
     lead.refresh_from_db()
     assert lead.inherent_basis is True
     services.subject_update(subject=lead, data={"restricted": True}, user=dpo)
