@@ -14,7 +14,10 @@ class ConsentAdminSite(admin.AdminSite):
     index_template = "admin/dpo_index.html"
 
     def dpo_dashboard(self, request) -> list[dict]:
-        """Count of every named view the user may see, each linking to its changelist."""
+        """Count of every named view the user may see, each linking to its changelist.
+
+        Counts include the confidential data consents the user may not list (DESIGN §3.2:
+        "counts and derived subject fields still include it"): a count reveals no content."""
         sections = []
         for model, model_admin in self._registry.items():
             views = dpo_views(model)
@@ -22,7 +25,7 @@ class ConsentAdminSite(admin.AdminSite):
                 continue
             opts = model._meta
             url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
-            queryset = model_admin.get_queryset(request)
+            queryset = model._default_manager.all()
             rows = [
                 {
                     "label": label,

@@ -34,7 +34,7 @@ from consent.forms import (
 from consent.models import ConsentLevelSubstatus, DataConsent, DataPolicy, ErasureRecord
 from subjects import services as subject_services
 from subjects.admin_audit import AuditedAdminMixin
-from subjects.models import DERIVED_FIELDS, Contact, Lead
+from subjects.models import Contact, Lead
 from subjects.normalize import normalize_phone
 
 TIMELINE_PAGE_SIZE = 100
@@ -174,7 +174,15 @@ class ContactConsentInline(DataConsentInline):
 class SubjectAdmin(LargeTableAdminMixin, ServiceAdminMixin, SimpleHistoryAdmin):
     actions_registry: dict = {}
     change_form_template = "admin/subjects/subject_change_form.html"
-    readonly_fields = [*DERIVED_FIELDS, "anonymized_at", "created_at", "updated_at"]
+    # The derived fields under their DESIGN §1 names (the model's verbose names are shorter).
+    readonly_fields = [
+        "data_protection_consent",
+        "subject_consent_level",
+        "maximum_expiry_date",
+        "anonymized_at",
+        "created_at",
+        "updated_at",
+    ]
     preference_fieldset = (
         "Contact methods",
         {
@@ -193,8 +201,8 @@ class SubjectAdmin(LargeTableAdminMixin, ServiceAdminMixin, SimpleHistoryAdmin):
         {
             "fields": [
                 "data_protection_consent",
-                "consent_level",
-                "max_expiry_date",
+                "subject_consent_level",
+                "maximum_expiry_date",
                 "restricted",
                 "inherent_basis",
                 "inherent_basis_note",
@@ -202,6 +210,14 @@ class SubjectAdmin(LargeTableAdminMixin, ServiceAdminMixin, SimpleHistoryAdmin):
             ]
         },
     )
+
+    @admin.display(description="Consent Level", ordering="consent_level")
+    def subject_consent_level(self, obj):
+        return obj.get_consent_level_display()
+
+    @admin.display(description="Maximum Expiry Date", ordering="max_expiry_date")
+    def maximum_expiry_date(self, obj):
+        return obj.max_expiry_date
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -414,8 +430,8 @@ class LeadAdmin(SubjectAdmin):
         "company_name",
         "status",
         "data_protection_consent",
-        "consent_level",
-        "max_expiry_date",
+        "subject_consent_level",
+        "maximum_expiry_date",
     ]
     list_filter = [DataProtectionViewFilter, "status", "data_protection_consent"]
     readonly_fields = [*SubjectAdmin.readonly_fields, "status", "converted_contact"]
@@ -453,8 +469,8 @@ class ContactAdmin(SubjectAdmin):
         "account",
         "state",
         "data_protection_consent",
-        "consent_level",
-        "max_expiry_date",
+        "subject_consent_level",
+        "maximum_expiry_date",
     ]
     list_filter = [DataProtectionViewFilter, "state", "data_protection_consent"]
     list_select_related = ["account"]

@@ -124,6 +124,7 @@ class AccessReportSerializer(serializers.Serializer):
     subject_type = serializers.CharField()
     subject = serializers.DictField()
     data_consents = serializers.ListField(child=serializers.DictField())
+    contact_point_consents = serializers.ListField(child=serializers.DictField())
     timeline = TimelineEntrySerializer(many=True)
 
 

@@ -42,8 +42,11 @@ class TimelineEntry:
         return asdict(self)
 
 
-def _tracked_fields(history_model) -> list[str]:
-    return [f.attname for f in history_model.tracked_fields if f.attname not in SKIPPED_FIELDS]
+def _tracked_fields(history_model) -> list[tuple[str, str]]:
+    """(public name, attribute) of each field: a foreign key is named `purpose`, holding its id."""
+    return [
+        (f.name, f.attname) for f in history_model.tracked_fields if f.attname not in SKIPPED_FIELDS
+    ]
 
 
 def _entries(rows: QuerySet, *, object_type: str, label) -> Iterator[TimelineEntry]:
@@ -53,9 +56,9 @@ def _entries(rows: QuerySet, *, object_type: str, label) -> Iterator[TimelineEnt
     for row in rows.select_related("history_user").order_by("history_date", "history_id"):
         before = previous.get(row.id)
         changes = [
-            Change(name, getattr(before, name) if before else None, getattr(row, name))
-            for name in fields
-            if before is None or getattr(before, name) != getattr(row, name)
+            Change(name, getattr(before, attname) if before else None, getattr(row, attname))
+            for name, attname in fields
+            if before is None or getattr(before, attname) != getattr(row, attname)
         ]
         if before is None:
             changes = [c for c in changes if c.new not in (None, "")]
@@ -107,10 +110,9 @@ def subject_timeline(*, subject: Subject, user) -> list[TimelineEntry]:
 
 
 def _model_dict(obj: Model, exclude=()) -> dict:
+    """The stored fields; a foreign key under its field name holding the id (DESIGN §4)."""
     return {
-        f.attname: getattr(obj, f.attname)
-        for f in obj._meta.concrete_fields
-        if f.attname not in exclude
+        f.name: getattr(obj, f.attname) for f in obj._meta.concrete_fields if f.name not in exclude
     }
 
 

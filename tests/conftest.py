@@ -1,5 +1,6 @@
 import pytest
 from django.contrib.auth.models import Group
+from rest_framework.test import APIClient
 
 from consent.roles import DPO, MARKETING, SERVICE_DESK
 from tests import factories
@@ -58,3 +59,21 @@ def contact(db):
 @pytest.fixture
 def lead(db):
     return factories.lead()
+
+
+@pytest.fixture
+def client_for(db):
+    """An API client acting as `user` (None: anonymous)."""
+
+    def make(user=None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.force_authenticate(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def as_dpo(client_for, dpo):
+    return client_for(dpo)
