@@ -40,7 +40,9 @@ from subjects.normalize import normalize_email, normalize_phone
 
 Status = ContactPointConsent.Status
 BATCH_SIZE = 1000
-EXPIRY_BATCH_SIZE = 5000  # the set-based sweep: fewer, larger statements
+# Rows per batch of both daily expiry sweeps (contact-point opt-ins here, data consents in
+# consent.services, which imports this module): set-based, so fewer, larger statements.
+EXPIRY_BATCH_SIZE = 5000
 SUPPRESSED_MESSAGE = (
     "This address is suppressed: its owner was erased after opting out, so it cannot be "
     "opted in again unless a DPO removes the suppression."

@@ -5,9 +5,10 @@ One code path for `manage.py load_consent`, the admin and the API:
 * `consent_load_create` stores the load and its file (in chunks, see consent.models.load) and
   dispatches the Celery job after commit; `consent_load_confirm` turns an admin preview into a
   real load; `consent_load_run` is the job's body.
-* A run streams rows — from the CSV file, or from the subjects in migration mode — through one
-  validator into a staging table (PostgreSQL: COPY into a temp table), then classifies every
-  row in one set-based query (`_PLAN_SQL`: in-file duplicates, suppressed opt-ins, stale,
+* A run streams rows — from the CSV file, or in migration mode from the subjects and the
+  subscriptions higher apps register (`register_migration_source`) — through one validator
+  into a staging table (PostgreSQL: COPY into a temp table), then classifies every row in
+  one set-based query (`_PLAN_SQL`: in-file duplicates, suppressed opt-ins, stale,
   unchanged, new opt-ins / opt-outs / other changes) and, unless it is a dry run or a refused
   `reject` load, writes in one transaction: on PostgreSQL, per partial unique constraint, one
   plain INSERT of the new records and one INSERT … ON CONFLICT of the others (or of all, when
@@ -32,11 +33,10 @@ import logging
 import operator
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -60,7 +60,7 @@ from consent.models import (
     Suppression,
 )
 from consent.models.load import CHUNK_SIZE, COUNT_NAMES
-from subjects.audit import Source
+from subjects.audit import Source, history_insert_sql
 from subjects.models import Contact, Lead
 from subjects.normalize import simple_email
 
@@ -752,42 +752,50 @@ def _subject_aggregates_sql() -> str:
     )
 
 
-def _list_members_sql() -> str | None:
-    """Per (address, purpose, topic) of the active static subscription lists with a topic:
-    the latest time an active person joined. Purpose-level lists add nothing: every address
-    with a subject already gets a purpose record from its preferences, by the same gate.
+# Subscriptions from the apps above consent (DESIGN §2: consent never imports them).
+MigrationSource = Callable[[], str]
+_MIGRATION_SOURCES: list[MigrationSource] = []
 
-    marketing_lists is a higher app than consent, so it is read by name through the app
-    registry, never imported. A row source registered by marketing_lists would be the other
-    way, but the gate (the subjects' preferences) must be applied in the same query as the
-    membership, and that rule belongs to the load: it stays here, in one place.
+
+def register_migration_source(source: MigrationSource) -> MigrationSource:
+    """Add the subscriptions an app above consent holds to the migration mode.
+
+    consent cannot read the apps that build on it, so an app that holds subscriptions (the
+    subscription lists, for one) registers here, from its `AppConfig.ready()`, a function
+    returning the SQL of its subscriptions, without parameters:
+    `SELECT email_key, purpose_id, topic_id, joined_at`, one row per subscribed person:
+    `email_key` the person's lower-cased email, `joined_at` when they subscribed.
+    The rule stays in the load (`_subscriptions_sql`): which rows become opt-ins, gated by the
+    subjects' preferences in the same query. Registering a source twice adds it once.
     """
-    if not apps.is_installed("marketing_lists"):
+    if source not in _MIGRATION_SOURCES:
+        _MIGRATION_SOURCES.append(source)
+    return source
+
+
+def _subscriptions_sql() -> str | None:
+    """Per (address, purpose, topic) of the load's profile in the registered sources, with a
+    topic: the latest time one of its people subscribed, where every subject with the address
+    allows the purpose's kind (the gate of the preferences). Purpose-level subscriptions add
+    nothing: every address with a subject already gets a purpose record from its preferences,
+    by the same gate."""
+    if not _MIGRATION_SOURCES:
         return None
-    lists = apps.get_model("marketing_lists", "MarketingList")._meta.db_table
-    members = apps.get_model("marketing_lists", "MarketingListMember")._meta.db_table
-    lead, contact = Lead._meta.db_table, Contact._meta.db_table
-    people = (
-        f"SELECT m.list_id, LOWER(p.email) AS k, m.added_at FROM {members} m "
-        f"JOIN {contact} p ON p.id = m.contact_id "
-        f"WHERE p.state = 'active' AND p.anonymized_at IS NULL "
-        f"UNION ALL SELECT m.list_id, LOWER(p.email), m.added_at FROM {members} m "
-        f"JOIN {lead} p ON p.id = m.lead_id WHERE p.status = 'open' AND p.anonymized_at IS NULL "
-        f"UNION ALL SELECT m.list_id, LOWER(p.email), m.added_at FROM {members} m "
-        f"JOIN {contact} p ON p.account_id = m.account_id "
-        f"WHERE p.state = 'active' AND p.anonymized_at IS NULL"
+    sources = " UNION ALL ".join(
+        f"SELECT email_key AS k, purpose_id, topic_id, joined_at FROM ({source()}) s{number}"
+        for number, source in enumerate(_MIGRATION_SOURCES)
     )
     purpose = Purpose._meta.db_table
     gate = " ".join(f"WHEN '{kind}' THEN ({sql})" for kind, sql in _KIND_ALLOWS.items())
     return (
         f"WITH agg AS ({_subject_aggregates_sql()}) "
-        f"SELECT x.k, l.purpose_id, l.topic_id, MAX(x.added_at) AS added_at "
-        f"FROM ({people}) x JOIN {lists} l ON l.id = x.list_id "
-        f"JOIN {purpose} pu ON pu.id = l.purpose_id JOIN agg ON agg.k = x.k "
-        f"WHERE l.active AND l.list_type = 'static' AND l.topic_id IS NOT NULL "
+        f"SELECT x.k, x.purpose_id, x.topic_id, MAX(x.joined_at) AS added_at "
+        f"FROM ({sources}) x "
+        f"JOIN {purpose} pu ON pu.id = x.purpose_id JOIN agg ON agg.k = x.k "
+        f"WHERE x.topic_id IS NOT NULL "
         f"AND pu.profile_id = %s AND x.k IS NOT NULL AND x.k <> '' "
         f"AND CASE pu.kind {gate} ELSE 0 = 1 END "
-        f"GROUP BY x.k, l.purpose_id, l.topic_id"
+        f"GROUP BY x.k, x.purpose_id, x.topic_id"
     )
 
 
@@ -819,7 +827,7 @@ def _subject_rows(load: ConsentLoad, report: _Report, now: datetime) -> Iterator
                     yield _migration_row(
                         line, value, purpose.pk, None, status, PREFERENCES_REASON, changed
                     )
-    sql = _list_members_sql()
+    sql = _subscriptions_sql()
     if sql is None:
         return
     with connection.chunked_cursor() as cursor:
@@ -1111,24 +1119,20 @@ def _loaded_values() -> dict[str, str]:
     return values
 
 
-def _history_values() -> dict[str, str]:
-    """Every history column, from the written row `w` or the load (user, reason, date)."""
-    special = {
-        "history_date": "%(now)s",
-        "history_change_reason": "%(reason)s",
-        "history_type": "CASE WHEN w.created THEN '+' ELSE '~' END",
-        "history_user_id": "%(user_id)s",
-        "history_source": "w.source",
-    }
-    values = {}
-    for history_field in ContactPointConsent.history.model._meta.concrete_fields:
-        column = history_field.column
-        if column == "history_id":
-            continue
-        if column.startswith("history_") and column not in special:
-            raise RuntimeError(f"consent load does not know history column {column}")
-        values[column] = special.get(column, f"w.{column}")
-    return values
+# The history row of a written record `w` (the write's RETURNING): what `history_insert_sql`
+# cannot copy from the record. Date, user and reason are the load's parameters (`_write_postgres`).
+_LOADED_HISTORY = {
+    "history_type": "CASE WHEN w.created THEN '+' ELSE '~' END",
+    "history_source": "w.source",
+}
+
+
+def _history_sql() -> str:
+    """`INSERT INTO <history> (…) SELECT … FROM w`: every tracked column from the written row;
+    a history column the shared builder has no value for raises."""
+    return history_insert_sql(
+        ContactPointConsent, rows="w", quote_name=connection.ops.quote_name, values=_LOADED_HISTORY
+    )
 
 
 _KEY_COLUMNS = ("channel", "value", "purpose_id", "topic_id")
@@ -1148,7 +1152,6 @@ def _write_sql(topic_test: str, *, new: bool | None) -> str:
     or of all (`new=None`); a row made stale meanwhile is not overwritten.
     """
     values = _loaded_values()
-    history = _history_values()
     outcomes = ", ".join(f"'{o}'" for o in WRITE_OUTCOMES)
     existing = {True: "AND p.existing_id IS NULL", False: "AND p.existing_id IS NOT NULL"}
     if new:
@@ -1170,15 +1173,19 @@ WITH w AS (
   {conflict}
   RETURNING c.*, {created} AS created
 )
-INSERT INTO {ContactPointConsent.history.model._meta.db_table} ({", ".join(history)})
-SELECT {", ".join(history.values())} FROM w
+{_history_sql()}
 """
 
 
 def _write_postgres(stage: _Stage, *, user_id: int | None, reason: str) -> int:
     """New records by plain INSERTs (a speculative ON CONFLICT insertion costs more per row,
     and a large load is mostly new records), the others by upserts."""
-    params = {"now": stage.now, "reason": reason, "user_id": user_id}
+    params = {
+        "now": stage.now,
+        "history_date": stage.now,
+        "history_change_reason": reason,
+        "history_user_id": user_id,
+    }
     written = 0
     with connection.cursor() as cursor:
         for topic_test in _CONFLICT_TARGETS:

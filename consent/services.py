@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from consent.contact_points import contact_points_erase_for
+from consent.contact_points import EXPIRY_BATCH_SIZE, contact_points_erase_for
 from consent.models import ConsentLevelSubstatus, DataConsent, DataPolicy, ErasureRecord
 from subjects import services as subject_services
 from subjects.audit import Source, history_attrs, history_insert_sql, history_params, stamp
@@ -35,7 +35,6 @@ CONSENT_EDITABLE_FIELDS = (
 )
 CONFIDENTIAL_OWNER_REQUIRED = "A confidential consent needs a specific owner user or team."
 BATCH_SIZE = 1000
-EXPIRY_BATCH_SIZE = 5000  # set-based batches: fewer, larger statements
 EXPIRY_WINDOW = 100_000  # due consents read at once, then expired in id order
 EXPIRY_MAX_PASSES = 3  # a pass only repeats for consents changed while it ran
 EXPIRED_REASON = "expired"

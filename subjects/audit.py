@@ -100,6 +100,15 @@ def connect():
     pre_create_historical_record.connect(_copy_source, dispatch_uid="audit_copy_source")
 
 
+HISTORY_PARAMS = (
+    "history_date",
+    "history_change_reason",
+    "history_type",
+    "history_user_id",
+    "history_source",
+)
+
+
 def history_params(*, now, reason: str, source: str) -> dict:
     """The history fields of a set-based system write, as `history_insert_sql` reads them:
     what the single-row path stamps on a change without a user."""
@@ -112,25 +121,36 @@ def history_params(*, now, reason: str, source: str) -> dict:
     }
 
 
-def history_insert_sql(model, *, rows: str, quote_name) -> str:
+def history_insert_sql(
+    model, *, rows: str, quote_name, values: dict[str, str] | None = None
+) -> str:
     """`INSERT INTO <model's history table> (…) SELECT … FROM <rows>` for set-based writes.
 
     `rows` names rows of `model`'s table (an `UPDATE … RETURNING *` CTE): every tracked field
-    is copied from it, every other history field is a `%(<attname>)s` parameter
-    (`history_params`), so a history field without a value fails instead of staying empty.
+    is copied from it. Every other history field is the SQL expression `values` gives for its
+    attname (e.g. `{"history_type": "CASE WHEN w.created THEN '+' ELSE '~' END"}`), else a
+    `%(<attname>)s` parameter (`history_params`), so a history field without a value fails
+    instead of staying empty; one that is neither (a new history column) raises here.
     """
     history = model.history.model
     tracked = {field.attname for field in history.tracked_fields}
-    columns, values = [], []
+    values = dict(values or {})
+    columns, selected = [], []
     for field in history._meta.concrete_fields:
         if field.primary_key:
             continue
         columns.append(quote_name(field.column))
-        if field.attname in tracked:
-            values.append(f"{rows}.{quote_name(model._meta.get_field(field.name).column)}")
+        if field.attname in values:
+            selected.append(values.pop(field.attname))
+        elif field.attname in tracked:
+            selected.append(f"{rows}.{quote_name(model._meta.get_field(field.name).column)}")
+        elif field.attname in HISTORY_PARAMS:
+            selected.append(f"%({field.attname})s")
         else:
-            values.append(f"%({field.attname})s")
+            raise RuntimeError(f"no value for history column {field.column} of {model.__name__}")
+    if values:
+        raise RuntimeError(f"{model.__name__} history has no column(s) {', '.join(values)}")
     return (
         f"INSERT INTO {quote_name(history._meta.db_table)} ({', '.join(columns)}) "
-        f"SELECT {', '.join(values)} FROM {rows}"
+        f"SELECT {', '.join(selected)} FROM {rows}"
     )

@@ -4,9 +4,11 @@ fields, idempotence, batching, and the lock order it shares with interactive wri
 PostgreSQL runs the set-based path, SQLite the ORM path; both must leave the same rows.
 """
 
+import inspect
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.db import connection, transaction
@@ -21,6 +23,7 @@ from consent.contact_points import (
 from consent.models import ContactPointConsent, DataConsent
 from subjects.audit import Source, stamp
 from subjects.models import PREFERENCE_FIELDS, Contact, Lead
+from subjects.services import SYSTEM
 from tests import factories
 
 SWEEP_DAY = timezone.localdate() + timedelta(days=3)  # consents valid for 1 day are due
@@ -68,10 +71,10 @@ def database_state() -> dict:
 def build_mixed_data() -> dict:
     """Subjects in every situation the derivation distinguishes, and consents in each state."""
     plain, restricted, inherent, remaining = (factories.contact() for _ in range(4))
-    inherent = services.subject_update(subject=inherent, data={"inherent_basis": True})
+    inherent = services.subject_update(subject=inherent, data={"inherent_basis": True}, user=SYSTEM)
     due_consent(plain)
     due_consent(restricted, level=5)
-    services.subject_update(subject=restricted, data={"restricted": True})
+    services.subject_update(subject=restricted, data={"restricted": True}, user=SYSTEM)
     due_consent(inherent)
     due_consent(remaining, level=5)
     lasting_consent(remaining, level=2)
@@ -163,7 +166,7 @@ def test_subject_becoming_restrict_on_expiry_loses_every_preference_with_a_histo
 def test_subject_already_restricted_keeps_the_preferences_it_has():
     contact = factories.contact()
     due_consent(contact)
-    services.subject_update(subject=contact, data={"restricted": True})
+    services.subject_update(subject=contact, data={"restricted": True}, user=SYSTEM)
     services.subject_update(subject=refreshed(contact), data={"allow_postal_mail": True})
 
     services.data_consents_expire(today=SWEEP_DAY)
@@ -481,3 +484,15 @@ def test_contact_point_sweep_skips_an_opt_in_a_writer_holds(postgresql_only):
     assert ContactPointConsent.objects.get(pk=free.pk).status == "not_set"
     assert ContactPointConsent.objects.get(pk=held.pk).status == "opted_in"
     assert contact_point_consents_expire() == 1  # the next run takes it
+
+
+def test_both_expiry_sweeps_batch_by_the_one_expiry_batch_size():
+    sweeps = (services.data_consents_expire, contact_point_consents_expire)
+    defaults = {inspect.signature(sweep).parameters["batch_size"].default for sweep in sweeps}
+    assert defaults == {contact_points.EXPIRY_BATCH_SIZE}
+    definitions = [
+        path.name
+        for path in sorted(Path(services.__file__).parent.rglob("*.py"))
+        if "EXPIRY_BATCH_SIZE =" in path.read_text()
+    ]
+    assert definitions == ["contact_points.py"]

@@ -600,7 +600,7 @@ def test_the_fast_email_path_agrees_with_normalize_address_on_generated_input(lo
 
 def test_the_write_knows_every_column_of_the_record_and_its_history():
     assert "captured_at" in loads._loaded_values()
-    assert "history_source" in loads._history_values()
+    assert "history_source" in loads._history_sql()
 
 
 # ---------------------------------------------------------------------------------------------
