@@ -104,10 +104,13 @@ def floor_copy(path: Path) -> float:
 
 
 LOWER_BOUNDS = {
-    "rows only": "two bare tables shaped like records and history: no index, no constraint",
-    "required keys": "the real tables with only what the design requires: primary keys and "
-    "one unique key per record (channel, value, purpose, topic)",
-    "schema as is": "the real tables with every index and foreign key they have",
+    "rows copied": "COPY of the finished record and history rows into two bare tables (no "
+    "parsing, no lookup, no index): writing the rows alone",
+    "rows only": "COPY of the file, then one INSERT of the records feeding their history rows, "
+    "into two bare tables (no index, no constraint)",
+    "required keys": "the same into the real tables with only the keys the design requires: "
+    "primary keys, one unique key per (channel, value, purpose, topic)",
+    "schema as is": "the same into the real tables with all their indexes and foreign keys",
 }
 
 
@@ -117,10 +120,44 @@ def lower_bounds(path: Path, *, user_id: int) -> dict[str, float]:
     FROM w` statement, for each entry of LOWER_BOUNDS. The untimed DDL that sets each one up
     (bare copies of the tables, dropped indexes and foreign keys, the single unique key) and
     the rows happen in a savepoint that is rolled back."""
-    return {name: _sql_load(path, user_id=user_id, shape=name) for name in LOWER_BOUNDS}
+    bounds = {"rows copied": _rows_copied(path, user_id=user_id)}
+    for name in LOWER_BOUNDS:
+        if name not in bounds:
+            bounds[name] = _sql_load(path, user_id=user_id, shape=name)
+    return bounds
 
 
-def _sql_load(path: Path, *, user_id: int, shape: str) -> float:
+def _rows_copied(path: Path, *, user_id: int) -> float:
+    """COPY of the finished rows into two bare tables: the statement of "rows only" makes them
+    (untimed), they are copied out to files and the tables emptied, then only the two
+    `COPY … FROM` are timed."""
+    cpc = ContactPointConsent._meta.db_table
+    history = ContactPointConsent.history.model._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        _sql_load(path, user_id=user_id, shape="rows only", keep=True)
+        files = {}
+        for table in (cpc, history):
+            files[table] = path.with_name(f"{table}.copy")
+            sql = f"COPY bench_bare_{table} TO STDOUT"
+            with cursor.cursor.copy(sql) as copy, files[table].open("wb") as out:
+                for block in copy:
+                    out.write(block)
+            cursor.execute(f"TRUNCATE bench_bare_{table}")
+        started = time.perf_counter()
+        for table, file in files.items():
+            sql = f"COPY bench_bare_{table} FROM STDIN"
+            with cursor.cursor.copy(sql) as copy, file.open("rb") as data:
+                while block := data.read(1 << 20):
+                    copy.write(block)
+        elapsed = time.perf_counter() - started
+        for file in files.values():
+            file.unlink()
+        transaction.set_rollback(True)
+    return elapsed
+
+
+def _sql_load(path: Path, *, user_id: int, shape: str, keep: bool = False) -> float:
+    """`keep`: leave the rows in the caller's transaction (no savepoint rollback)."""
     cpc = ContactPointConsent._meta.db_table
     history = ContactPointConsent.history.model._meta.db_table
     columns = [f.column for f in ContactPointConsent._meta.concrete_fields if f.column != "id"]
@@ -181,7 +218,7 @@ def _sql_load(path: Path, *, user_id: int, shape: str) -> float:
         cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         elapsed = time.perf_counter() - started
         cursor.execute("DROP TABLE bench_raw")
-        transaction.set_rollback(True)
+        transaction.set_rollback(not keep)
     return elapsed
 
 
@@ -360,8 +397,7 @@ def main() -> None:
                 "info",
                 None,
                 unit="s",
-                note=f"COPY + one INSERT of records and history, no validation: "
-                f"{LOWER_BOUNDS[name]}",
+                note=f"hand-written SQL, no validation: {LOWER_BOUNDS[name]}",
             )
         )
     print(table(figures))
