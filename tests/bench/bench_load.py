@@ -291,8 +291,11 @@ def timed_load(path: Path, *, user, dry_run: bool = False):
 
 
 def vacuum() -> None:
-    """The rolled-back loads left a million dead rows at the end of both tables: VACUUM gives
-    the space back (it truncates the empty tail), so the next run starts from the same size."""
+    """The rolled-back loads left millions of dead rows at the end of both tables and as many
+    dead entries in their indexes. VACUUM gives the tables' space back (it truncates the empty
+    tail), but an index keeps the pages its dead entries filled: after a few runs the records'
+    indexes were three times their size, and the audience figure, which reads them, 15 % slower.
+    REINDEX rebuilds them: the next run starts from the data set as seeded."""
     tables = [
         ContactPointConsent._meta.db_table,
         ContactPointConsent.history.model._meta.db_table,
@@ -300,7 +303,10 @@ def vacuum() -> None:
     started = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute(f"VACUUM (ANALYZE) {', '.join(tables)}")
-    print(f"VACUUM of the two tables: {time.perf_counter() - started:.1f} s (not timed)")
+        for table in tables:
+            cursor.execute(f"REINDEX TABLE {table}")
+    elapsed = time.perf_counter() - started
+    print(f"VACUUM and REINDEX of the two tables: {elapsed:.1f} s (not timed)")
 
 
 def rows_wanted(argument: int | None) -> int:

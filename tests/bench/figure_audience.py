@@ -16,7 +16,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from django.db import connection
+from django.db import connection, transaction
 
 from consent.models import Purpose, Topic
 from marketing_lists.management.commands.seed_demo import EVERYONE_LIST
@@ -105,14 +105,36 @@ def floor_params(marketing_list: MarketingList) -> dict:
     }
 
 
-def run_floor(params: dict) -> int:
+# The floor is the fastest plan of the statement, not the one the planner happens to pick: on
+# the same data its choice moved between 7.8 s and 11.4 s (merge joins over index scans after
+# a REINDEX, hash joins before). Each variant is timed and the lowest counts.
+FLOOR_PLANS = {
+    "default": {},
+    "hash joins, 64 MB": {"enable_mergejoin": "off", "work_mem": "64MB"},
+    "256 MB": {"work_mem": "256MB"},
+}
+
+
+def run_floor(params: dict, plan: dict | None = None) -> int:
     """Stream the floor's rows to the client (COPY text); the number of bytes read."""
     received = 0
     sql = FLOOR_SQL % {k: int(v) for k, v in params.items()}
-    with connection.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT") as copy:
-        for block in copy:
-            received += len(block)
+    with transaction.atomic(), connection.cursor() as cursor:
+        for name, value in (plan or {}).items():
+            cursor.execute(f"SET LOCAL {name} = '{value}'")
+        with cursor.copy(f"COPY ({sql}) TO STDOUT") as copy:
+            for block in copy:
+                received += len(block)
     return received
+
+
+def fastest_floor(params: dict, runs: int) -> tuple[float, str]:
+    times = {
+        name: min(timed(lambda plan=plan: run_floor(params, plan))[0] for _ in range(runs))
+        for name, plan in FLOOR_PLANS.items()
+    }
+    best = min(times, key=times.get)
+    return times[best], best
 
 
 def floor_reasons(params: dict) -> Counter:
@@ -143,7 +165,7 @@ def figures(*, runs: int) -> list[Figure]:
     params = floor_params(marketing_list)
     topic = Topic.objects.get(pk=marketing_list.topic_id)
     run_floor(params)  # warm the cache for both sides alike
-    floor = min(timed(lambda: run_floor(params))[0] for _ in range(max(runs - 1, 1)))
+    floor, floor_plan = fastest_floor(params, max(runs - 1, 1))
     results = [run_child(marketing_list) for _ in range(max(runs // 2, 1))]
     best = min(results, key=lambda r: r["seconds"])
     expected = floor_reasons(params)
@@ -162,7 +184,8 @@ def figures(*, runs: int) -> list[Figure]:
         f"≤ {RATIO_BAR}× floor (one SQL anti-join)",
         best["seconds"] <= RATIO_BAR * floor and got == expected,
         unit="s",
-        note=f"{best['recipients']:,} recipients; {agree}; {best['queries']} queries",
+        note=f"{best['recipients']:,} recipients; {agree}; {best['queries']} queries; "
+        f"floor plan: {floor_plan}",
     )
     rss_figure = Figure(
         "audience peak RSS (subprocess)",
