@@ -11,6 +11,7 @@ the ORM transformed (a lookup that pre-processes its value), one that ended up i
 instead of a parameter, or one missing from the parameters.
 """
 
+import threading
 from collections.abc import Callable, Sequence
 from itertools import count
 
@@ -31,15 +32,18 @@ class PreparedQuery:
     def __init__(self, build: Callable[..., QuerySet], *, using: str = "default"):
         self.build = build
         self.using = using
-        self._compiled: dict[tuple, tuple | None] = {}
+        # Per thread, as Django's connections are: a compiler holds its thread's connection,
+        # and what a thread compiled goes with the thread (no growth when servers churn them).
+        self._local = threading.local()
 
     def rows(self, *args) -> list[tuple]:
         connection = connections[self.using]
-        key = (id(connection), _shape(args))
+        compiled_by_shape = self._local.__dict__.setdefault("compiled", {})
+        key = _shape(args)
         try:
-            compiled = self._compiled[key]
+            compiled = compiled_by_shape[key]
         except KeyError:
-            compiled = self._compiled[key] = self._compile(args)
+            compiled = compiled_by_shape[key] = self._compile(args)
         if compiled is None:
             return list(self.build(*args))
         sql, slots, params, compiler = compiled

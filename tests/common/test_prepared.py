@@ -97,3 +97,32 @@ def test_an_empty_collection_is_answered_by_the_orm(stored):
 def test_only_str_and_int_values_are_bound():
     with pytest.raises(TypeError, match="str and int"):
         PreparedQuery(records).rows("email", [1.5])
+
+
+def test_each_thread_compiles_its_own_and_lets_it_go_with_the_thread(stored):
+    import gc
+    import threading
+    import weakref
+
+    from django.db import connections
+
+    build = Counting(records)
+    prepared = PreparedQuery(build)
+    prepared.rows("email", ["p0@example.com"])
+    seen = []
+
+    def other_thread():
+        # A thread's own connection to the test database (in-memory SQLite is per connection).
+        seen.append(weakref.ref(connections["default"]))
+        try:
+            prepared.rows("sms", ["p0@example.com"])
+        finally:
+            connections["default"].close()
+
+    worker = threading.Thread(target=other_thread)
+    worker.start()
+    worker.join()
+    del worker
+    gc.collect()
+    assert build.calls == 2  # the other thread compiled for itself
+    assert seen[0]() is None  # and nothing here keeps its connection alive
