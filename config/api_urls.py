@@ -4,15 +4,17 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from consent.api import ContactViewSet, DataConsentViewSet, DataPolicyViewSet, LeadViewSet
-from consent.api_contact_points import (
+from consent.api.configuration import (
     ComplianceProfileViewSet,
-    ConsentCheckViewSet,
-    ContactPointConsentViewSet,
+    DataPolicyViewSet,
     PurposeViewSet,
     TopicViewSet,
 )
-from consent.api_loads import ConsentLoadViewSet
+from consent.api.consent_checks import ConsentCheckViewSet
+from consent.api.contact_points import ContactPointConsentViewSet
+from consent.api.data_consents import DataConsentViewSet
+from consent.api.loads import ConsentLoadViewSet
+from consent.api.subjects import ContactViewSet, LeadViewSet
 from marketing_lists.api import MarketingListViewSet
 from subjects.api import AccountViewSet
 

@@ -31,6 +31,10 @@ ALLOWED_HOSTS = env("ALLOWED_HOSTS")
 SITE_URL = env("SITE_URL")
 PHONE_DEFAULT_REGION = env("PHONE_DEFAULT_REGION")
 PREFERENCE_LINK_MAX_AGE_DAYS = env("PREFERENCE_LINK_MAX_AGE_DAYS")
+# The consent load (DESIGN §3.8): the largest file accepted, and the migration mode's sources of
+# subscriptions held by apps above consent (dotted paths of functions returning their SQL).
+CONSENT_LOAD_MAX_BYTES = env.int("CONSENT_LOAD_MAX_BYTES", default=512 * 1024 * 1024)
+CONSENT_MIGRATION_SOURCES = ["marketing_lists.consent_migration.subscription_members_sql"]
 
 INSTALLED_APPS = [
     "config.admin.ConsentAdminConfig",

@@ -1,10 +1,15 @@
 from django import forms
 
 from common.admin import ServiceModelForm
-from consent import services
-from consent.consent_center import subject_addresses
-from consent.contact_points import contact_point_consent_set
 from consent.models import ContactPointConsent, DataConsent, Purpose, Topic
+from consent.reports.consent_center import subject_addresses
+from consent.services.contact_points import contact_point_consent_set
+from consent.services.data_consents import (
+    CONSENT_EDITABLE_FIELDS,
+    data_consent_create,
+    data_consent_update,
+)
+from consent.services.subjects import subject_update
 from subjects.audit import Source
 from subjects.models import Contact, Lead
 from subjects.normalize import normalize_email, normalize_phone
@@ -31,7 +36,7 @@ class SubjectForm(ServiceModelForm):
         if self.instance.pk is None:
             return subject_create(model=model, data=dict(self.cleaned_data), user=user)
         data = {name: self.cleaned_data[name] for name in self.changed_data}
-        return services.subject_update(subject=self.instance, data=data, user=user)
+        return subject_update(subject=self.instance, data=data, user=user)
 
 
 class LeadForm(SubjectForm):
@@ -69,18 +74,16 @@ class DataConsentAddForm(ServiceModelForm):
     def apply(self, user):
         data = dict(self.cleaned_data)
         data["notice_version"] = data["notice_version"] or None
-        return services.data_consent_create(**data, user=user)
+        return data_consent_create(**data, user=user)
 
 
 class DataConsentChangeForm(ServiceModelForm):
     class Meta:
         model = DataConsent
-        fields = list(services.CONSENT_EDITABLE_FIELDS)
+        fields = list(CONSENT_EDITABLE_FIELDS)
 
     def apply(self, user):
-        return services.data_consent_update(
-            consent=self.instance, data=dict(self.cleaned_data), user=user
-        )
+        return data_consent_update(consent=self.instance, data=dict(self.cleaned_data), user=user)
 
 
 class VerbalConsentForm(forms.Form):

@@ -5,7 +5,8 @@ import logging
 from celery import shared_task
 
 from common.jobs import single_run
-from consent import contact_points, services
+from consent.services.contact_points import contact_point_consents_expire
+from consent.services.data_consents import data_consents_expire
 
 logger = logging.getLogger(__name__)
 SWEEP_LOCK_SECONDS = 60 * 60
@@ -18,7 +19,7 @@ def expire_data_consents() -> int | None:
         if not acquired:
             logger.info("expire_data_consents already running; skipped")
             return None
-        count = services.data_consents_expire()
+        count = data_consents_expire()
         logger.info("expired %d data consent(s)", count)
         return count
 
@@ -30,7 +31,7 @@ def expire_contact_point_consents() -> int | None:
         if not acquired:
             logger.info("expire_contact_point_consents already running; skipped")
             return None
-        count = contact_points.contact_point_consents_expire()
+        count = contact_point_consents_expire()
         logger.info("expired %d contact-point opt-in(s)", count)
         return count
 
@@ -43,7 +44,7 @@ LOAD_LOCK_SECONDS = 60 * 60
 def run_consent_load(load_id: int) -> str | None:
     """Run one consent load (DESIGN §3.8); a redelivery while it still runs does nothing, and
     one after it finished leaves it as it is."""
-    from consent.loads import consent_load_run
+    from consent.loads.runner import consent_load_run
     from consent.models import ConsentLoad
 
     with single_run(f"run_consent_load:{load_id}", timeout=LOAD_LOCK_SECONDS) as acquired:

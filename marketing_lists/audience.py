@@ -3,7 +3,7 @@
 members → their address for the channel → the decision of §3.4 → deduplicated by address →
 sendable recipients, plus every excluded member with its reason.
 
-One statement (`consent.decision_stream.decide_members`) joins every member to the facts of its
+One statement (`consent.decision.stream.decide_members`) joins every member to the facts of its
 address and streams them from a server-side cursor ordered by address, so members sharing an
 address arrive together and deduplication only remembers the previous address: memory stays flat.
 """
@@ -16,8 +16,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import BooleanField, ExpressionWrapper, F, QuerySet
 from django.db.models.functions import Lower
 
-from consent.decision import SUBJECT_CHANNEL_FIELD
-from consent.decision_stream import decide_members
+from consent.decision.rules import SUBJECT_CHANNEL_FIELD
+from consent.decision.stream import decide_members
 from consent.models import Channel, Purpose, Topic
 from marketing_lists.models import MarketingList
 from marketing_lists.services import marketing_list_members

@@ -4,7 +4,7 @@
 a subscription list's membership becomes an opt-in to the list's purpose / topic. The load
 lives in consent, below this app (DESIGN §2), so this app hands it the membership:
 `MarketingListsConfig.ready()` registers `subscription_members_sql` with
-`consent.loads.register_migration_source`. The load applies its rules (the profile, the
+`settings.CONSENT_MIGRATION_SOURCES`. The load applies its rules (the profile, the
 subjects' preferences) to these rows.
 """
 

@@ -4,7 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from consent.contact_points import normalize_address
+from consent.addresses import normalize_address
 from consent.models import Channel
 
 

@@ -9,7 +9,7 @@ from urllib.parse import quote, urlencode
 from django.conf import settings
 from django.urls import reverse
 
-from consent.contact_points import field_error, normalize_address
+from consent.addresses import field_error, normalize_address
 from consent.models import ComplianceProfile, Purpose, Topic
 from preference_center.tokens import AddressLink, SignUpRequest, UnsubscribeLink
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from django.db.models import Prefetch
 from django.utils import timezone
 
-from consent.customer import Choice
 from consent.models import ComplianceProfile, ContactPointConsent, Purpose, Topic
+from consent.services.customer import Choice
 
 Status = ContactPointConsent.Status
 

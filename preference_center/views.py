@@ -20,9 +20,9 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from consent import customer
-from consent.contact_points import is_suppressed
+from consent.addresses import is_suppressed
 from consent.models import Channel, ComplianceProfile, Purpose, Topic
+from consent.services.customer import address_known, customer_choices_record, double_opt_in_required
 from preference_center import ratelimit, tasks
 from preference_center.forms import LinkRequestForm, SignUpForm
 from preference_center.preferences import (
@@ -160,7 +160,7 @@ def link_request(request: HttpRequest) -> HttpResponse:
     if address is None:
         return _render(request, "link_request", context)
     # The same answer for every address; only a known one is mailed.
-    if customer.address_known(profile=profile, channel=Channel.EMAIL, value=address):
+    if address_known(profile=profile, channel=Channel.EMAIL, value=address):
         tasks.send_manage_link.delay_on_commit(
             profile.pk, Channel.EMAIL, address, translation.get_language()
         )
@@ -208,7 +208,7 @@ def _manage_save(request, link: AddressLink, profile, rows, context) -> HttpResp
     )
     if choices:
         try:
-            customer.customer_choices_record(
+            customer_choices_record(
                 profile=profile,
                 channel=link.channel,
                 value=link.value,
@@ -266,7 +266,7 @@ def _sign_up(request, profile, purposes: list[Purpose], address: str, data: dict
     if is_suppressed(Channel.EMAIL, address):
         return
     purpose_ids, topic_ids = set(data["purpose"]), set(data["topic"])
-    if customer.double_opt_in_required(profile=profile, channel=Channel.EMAIL, value=address):
+    if double_opt_in_required(profile=profile, channel=Channel.EMAIL, value=address):
         sign_up = SignUpRequest(
             profile.pk,
             Channel.EMAIL,
@@ -281,7 +281,7 @@ def _sign_up(request, profile, purposes: list[Purpose], address: str, data: dict
             sign_up.payload(), translation.get_language()
         )
         return
-    customer.customer_choices_record(
+    customer_choices_record(
         profile=profile,
         channel=Channel.EMAIL,
         value=address,
@@ -320,7 +320,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     if request.method != "POST":
         return _render(request, "confirm", context)
     if not is_suppressed(sign_up.channel, sign_up.value):
-        customer.customer_choices_record(
+        customer_choices_record(
             profile=profile,
             channel=sign_up.channel,
             value=sign_up.value,
@@ -377,7 +377,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     if request.method != "POST":
         return _render(request, "unsubscribe", context)
     if not is_suppressed(link.channel, link.value):  # an erased address stays a bare hash
-        customer.customer_choices_record(
+        customer_choices_record(
             profile=profile,
             channel=link.channel,
             value=link.value,

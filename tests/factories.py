@@ -2,9 +2,9 @@
 
 import itertools
 
-from consent import services
-from consent.contact_points import contact_point_consent_set
 from consent.models import ComplianceProfile, DataPolicy, Purpose, Topic
+from consent.services.contact_points import contact_point_consent_set
+from consent.services.data_consents import data_consent_create
 from subjects.models import Contact, Lead
 from subjects.services import SYSTEM, subject_create
 
@@ -50,7 +50,7 @@ def lead(**data) -> Lead:
 
 def consent(*, subject, policy_obj=None, **kwargs):
     field = subject._meta.model_name
-    return services.data_consent_create(policy=policy_obj or policy(), **{field: subject}, **kwargs)
+    return data_consent_create(policy=policy_obj or policy(), **{field: subject}, **kwargs)
 
 
 def compliance_profile(**overrides) -> ComplianceProfile:

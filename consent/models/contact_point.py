@@ -170,7 +170,7 @@ class Topic(models.Model):
 
 class ContactPointConsentQuerySet(models.QuerySet):
     def for_address(self, channel: str, value: str):
-        """`value` must already be normalized (see consent.contact_points.normalize_address)."""
+        """`value` must already be normalized (see consent.addresses.normalize_address)."""
         return self.filter(channel=channel, value=value)
 
     def due_for_expiry(self, *, now):

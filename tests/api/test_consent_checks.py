@@ -6,8 +6,8 @@ from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from consent.contact_points import suppression_add
 from consent.models import ComplianceProfile, ContactPointConsent, Purpose
+from consent.services.contact_points import suppression_add
 from subjects.models import Contact
 from tests import factories
 

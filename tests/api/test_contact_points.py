@@ -4,8 +4,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from consent.contact_points import suppression_add
 from consent.models import ComplianceProfile, ContactPointConsent, Purpose, Topic
+from consent.services.contact_points import suppression_add
 from marketing_lists.models import MarketingList
 from tests import factories
 

@@ -5,8 +5,13 @@ import time_machine
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from consent import services
 from consent.models import ConsentLevelSubstatus, DataConsent
+from consent.services.data_consents import (
+    CONFIDENTIAL_OWNER_REQUIRED,
+    data_consent_cancel,
+    data_consents_expire,
+)
+from consent.services.erasure import subject_anonymize
 from subjects import services as subject_services
 from tests import factories
 
@@ -89,7 +94,7 @@ def test_confidential_consent_needs_an_owner(as_dpo, contact, policy):
     data = {"contact": contact.pk, "policy": policy.pk, "confidential": True}
     response = as_dpo.post(CONSENTS, data, format="json")
     assert response.status_code == 400
-    assert response.json() == {"owner_user": [services.CONFIDENTIAL_OWNER_REQUIRED]}
+    assert response.json() == {"owner_user": [CONFIDENTIAL_OWNER_REQUIRED]}
     team = Group.objects.create(name="Legal")
     response = as_dpo.post(CONSENTS, {**data, "owner_team": team.pk}, format="json")
     assert response.status_code == 201
@@ -161,7 +166,7 @@ def test_expired_consent_cannot_be_reactivated(as_dpo, contact):
         policy_obj=factories.policy(validity_days=10),
         given_at=timezone.now() - timedelta(days=30),
     )
-    services.data_consents_expire()
+    data_consents_expire()
     response = as_dpo.post(consent_url(consent, "reactivate"))
     assert response.status_code == 409
     assert "final" in response.json()["detail"]
@@ -234,16 +239,16 @@ def test_view_filter_returns_exactly_the_named_view(as_dpo):
     two_weeks = given(today + timedelta(days=7))
     this_year = given(today + timedelta(days=60))
     later = given(today + timedelta(days=400))
-    cancelled = services.data_consent_cancel(consent=given(today + timedelta(days=400)))
+    cancelled = data_consent_cancel(consent=given(today + timedelta(days=400)))
     expired = factories.consent(
         subject=factories.contact(),
         policy_obj=factories.policy(validity_days=10),
         given_at=timezone.now() - timedelta(days=30),
     )
-    services.data_consents_expire()
+    data_consents_expire()
     anonymized_subject = factories.contact()
     anonymized = factories.consent(subject=anonymized_subject)
-    services.subject_anonymize(subject=anonymized_subject)
+    subject_anonymize(subject=anonymized_subject)
 
     def view(code):
         return ids(as_dpo.get(CONSENTS, {"view": code}))
@@ -262,7 +267,7 @@ def test_field_filters(as_dpo, contact, lead):
     level_two = factories.policy(consent_level=2)
     on_contact = factories.consent(subject=contact, policy_obj=level_two)
     on_lead = factories.consent(subject=lead)
-    cancelled = services.data_consent_cancel(consent=factories.consent(subject=lead))
+    cancelled = data_consent_cancel(consent=factories.consent(subject=lead))
     assert ids(as_dpo.get(CONSENTS, {"contact": contact.pk})) == {on_contact.pk}
     assert ids(as_dpo.get(CONSENTS, {"lead": lead.pk, "state": "active"})) == {on_lead.pk}
     assert ids(as_dpo.get(CONSENTS, {"status_reason": "cancelled"})) == {cancelled.pk}

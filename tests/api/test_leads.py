@@ -1,8 +1,10 @@
 import pytest
 from django.contrib.auth.models import Group
 
-from consent import services
 from consent.models import DataConsent, ErasureRecord
+from consent.services.data_consents import data_consent_cancel
+from consent.services.erasure import subject_anonymize
+from consent.services.subjects import lead_qualify
 from subjects import services as subject_services
 from subjects.models import Lead
 from tests import factories
@@ -109,7 +111,7 @@ def test_qualify_without_conversion_answers_null_contact(as_dpo, lead):
 
 def test_qualify_and_convert_links_active_consents_to_the_new_contact(as_dpo, lead):
     active = factories.consent(subject=lead)
-    cancelled = services.data_consent_cancel(consent=factories.consent(subject=lead))
+    cancelled = data_consent_cancel(consent=factories.consent(subject=lead))
     response = as_dpo.post(lead_url(lead, "qualify"), {"convert": True}, format="json")
     assert response.status_code == 200, response.content
     contact_id = response.json()["contact"]
@@ -171,11 +173,11 @@ def test_view_filter_returns_exactly_the_named_view(as_dpo):
     factories.consent(subject=with_consent)
     without_consent = factories.lead()
     qualified = factories.lead()
-    services.lead_qualify(lead=qualified)
+    lead_qualify(lead=qualified)
     disqualified = factories.lead()
     subject_services.lead_disqualify(lead=disqualified)
     anonymized = factories.lead()
-    services.subject_anonymize(subject=anonymized)
+    subject_anonymize(subject=anonymized)
 
     def view(code):
         return ids(as_dpo.get(LEADS, {"view": code}))

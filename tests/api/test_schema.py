@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from consent import services
+from consent.services.data_consents import data_consent_cancel
 from marketing_lists.models import MarketingList
 from subjects import services as subject_services
 from subjects.models import Account
@@ -101,7 +101,7 @@ def world(wsgi_keeps_the_test_connection, dpo):
     contacts = [factories.contact(account=account), factories.contact()]
     leads = [factories.lead(), factories.lead()]
     consents = [factories.consent(subject=subject, user=dpo) for subject in contacts + leads]
-    services.data_consent_cancel(consent=consents[1])
+    data_consent_cancel(consent=consents[1])
     subject_services.lead_disqualify(lead=leads[1])
     profile = factories.compliance_profile()
     purpose = factories.purpose(profile=profile)

@@ -13,7 +13,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from consent.models import DataConsent
-from consent.services import data_consents_expire
+from consent.services.data_consents import data_consents_expire
 from subjects.models import Contact, Lead
 from tests.bench.queries import counting_queries
 from tests.bench.results import Figure, timed

@@ -6,7 +6,7 @@ contact-point records' — ordered by date, in three plain SELECTs.
 
 from django.db import connection
 
-from consent.timeline import subject_timeline
+from consent.reports.timeline import subject_timeline
 from tests.bench.fixtures import TIMELINE_ROWS, bench_user, timeline_subject
 from tests.bench.queries import captured_queries
 from tests.bench.results import Figure, median_seconds

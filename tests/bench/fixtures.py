@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from consent.models import ContactPointConsent, DataConsent, DataPolicy, Purpose, Topic
-from consent.timeline import contact_point_history
+from consent.reports.timeline import contact_point_history
 from subjects.audit import Source, history_attrs
 from subjects.models import Contact
 

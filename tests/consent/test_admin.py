@@ -8,8 +8,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from common.admin import dpo_views
-from consent import services
 from consent.models import DataConsent
+from consent.services.data_consents import data_consent_cancel
+from consent.services.erasure import subject_anonymize
+from consent.services.subjects import lead_qualify
 from subjects.models import Contact, Lead
 from subjects.services import contact_deactivate, lead_disqualify
 from tests import factories
@@ -35,10 +37,10 @@ def world(db, policy, admin_user):
     contact_deactivate(contact=w["inactive"])
     w["anonymized"] = factories.contact()
     w["erased_consent"] = factories.consent(subject=w["anonymized"], policy_obj=policy)
-    services.subject_anonymize(subject=w["anonymized"])
+    subject_anonymize(subject=w["anonymized"])
     w["cancelled_only"] = factories.contact()
     w["cancelled"] = factories.consent(subject=w["cancelled_only"], policy_obj=policy)
-    services.data_consent_cancel(consent=w["cancelled"])
+    data_consent_cancel(consent=w["cancelled"])
     w["open_lead"] = factories.lead()
     w["lead_consent"] = factories.consent(
         subject=w["open_lead"], policy_obj=policy, valid_until=today + timedelta(days=400)
@@ -47,7 +49,7 @@ def world(db, policy, admin_user):
     w["disqualified"] = factories.lead()
     lead_disqualify(lead=w["disqualified"])
     w["qualified"] = factories.lead()
-    services.lead_qualify(lead=w["qualified"])
+    lead_qualify(lead=w["qualified"])
     return w
 
 
@@ -295,7 +297,7 @@ class TestConfidentialityInAdmin:
 
 def test_timeline_shows_changes_with_source_reason_and_actor(admin_user, client, contact, policy):
     consent = factories.consent(subject=contact, policy_obj=policy, user=admin_user)
-    services.data_consent_cancel(consent=consent, user=admin_user, note="customer withdrew")
+    data_consent_cancel(consent=consent, user=admin_user, note="customer withdrew")
     client.force_login(admin_user)
     text = client.get(reverse("admin:subjects_contact_timeline", args=[contact.pk])).text
     assert "customer withdrew" in text

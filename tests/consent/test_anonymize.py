@@ -3,8 +3,10 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 
-from consent import services
 from consent.models import DataConsent, ErasureRecord
+from consent.services.data_consents import data_consent_cancel, data_consent_reactivate
+from consent.services.erasure import subject_anonymize
+from consent.services.subjects import lead_qualify, subject_update
 from subjects.models import Contact, Lead
 from tests import factories
 from tests.dbdump import database_text
@@ -18,7 +20,7 @@ def named_contact(db):
         email="Zebedee.Q@Unique-Mail.example",
         phone="+31687654321",
     )
-    services.subject_update(subject=contact, data={"last_name": "Quixotic-Smith"})
+    subject_update(subject=contact, data={"last_name": "Quixotic-Smith"})
     return contact
 
 
@@ -38,7 +40,7 @@ def test_anonymized_contact_leaves_no_pii_in_any_table(named_contact, policy, ad
     )
     assert "zebedee.q@unique-mail.example" in database_text()
 
-    services.subject_anonymize(subject=named_contact, user=admin_user)
+    subject_anonymize(subject=named_contact, user=admin_user)
 
     dump = database_text()
     for secret in ("zebedee", "quixotic", "unique-mail.example", "31687654321", "198.51.100.23"):
@@ -48,9 +50,9 @@ def test_anonymized_contact_leaves_no_pii_in_any_table(named_contact, policy, ad
 def test_anonymize_scrubs_fields_and_deactivates_every_consent(named_contact, policy, admin_user):
     active = factories.consent(subject=named_contact, policy_obj=policy)
     cancelled = factories.consent(subject=named_contact, policy_obj=policy)
-    services.data_consent_cancel(consent=cancelled)
+    data_consent_cancel(consent=cancelled)
 
-    record = services.subject_anonymize(subject=named_contact, user=admin_user)
+    record = subject_anonymize(subject=named_contact, user=admin_user)
 
     contact = Contact.objects.get(pk=named_contact.pk)
     assert (contact.first_name, contact.last_name, contact.email, contact.phone) == (
@@ -76,18 +78,18 @@ def test_anonymize_scrubs_fields_and_deactivates_every_consent(named_contact, po
 
 def test_anonymized_consent_can_never_be_reactivated(named_contact, policy):
     consent = factories.consent(subject=named_contact, policy_obj=policy)
-    services.subject_anonymize(subject=named_contact)
+    subject_anonymize(subject=named_contact)
     with pytest.raises(ValidationError):
-        services.data_consent_reactivate(consent=consent)
+        data_consent_reactivate(consent=consent)
 
 
 def test_anonymized_subject_is_read_only_for_ever(named_contact):
-    services.subject_anonymize(subject=named_contact)
+    subject_anonymize(subject=named_contact)
     contact = Contact.objects.get(pk=named_contact.pk)
     with pytest.raises(ValidationError):
-        services.subject_update(subject=contact, data={"first_name": "Back"})
+        subject_update(subject=contact, data={"first_name": "Back"})
     with pytest.raises(ValidationError):
-        services.subject_anonymize(subject=contact)
+        subject_anonymize(subject=contact)
     from subjects.services import contact_reactivate
 
     with pytest.raises(ValidationError):
@@ -97,9 +99,9 @@ def test_anonymized_subject_is_read_only_for_ever(named_contact):
 def test_anonymizing_a_converted_lead_keeps_the_shared_consent_for_the_contact(policy):
     lead = factories.lead()
     consent = factories.consent(subject=lead, policy_obj=policy)
-    contact = services.lead_qualify(lead=lead, convert=True)
+    contact = lead_qualify(lead=lead, convert=True)
 
-    record = services.subject_anonymize(subject=Lead.objects.get(pk=lead.pk))
+    record = subject_anonymize(subject=Lead.objects.get(pk=lead.pk))
 
     consent.refresh_from_db()
     assert (consent.lead, consent.contact, consent.state) == (None, contact, "active")
@@ -112,7 +114,7 @@ def test_anonymizing_a_converted_lead_keeps_the_shared_consent_for_the_contact(p
 
 def test_anonymized_lead_history_is_scrubbed(db):
     lead = factories.lead(first_name="Wilhelmina", email="wilhelmina@example.org")
-    services.subject_anonymize(subject=lead)
+    subject_anonymize(subject=lead)
     assert not Lead.history.filter(first_name="Wilhelmina").exists()
     assert not Lead.history.filter(email__isnull=False).exists()
     assert ContentType.objects.get_for_model(Lead)  # sanity: content types intact

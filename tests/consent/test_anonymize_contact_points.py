@@ -5,9 +5,10 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 
-from consent import services
-from consent.contact_points import contact_point_consent_set, is_suppressed
+from consent.addresses import is_suppressed
 from consent.models import ContactPointConsent, ErasureRecord, Suppression
+from consent.services.contact_points import contact_point_consent_set
+from consent.services.erasure import subject_anonymize
 from tests import factories
 from tests.dbdump import database_text
 
@@ -62,7 +63,7 @@ def test_no_trace_of_the_email_or_phone_survives_anywhere(purposes, dpo):
     )
     assert EMAIL.lower() in database_text()  # the dump does see it before
 
-    erasure = services.subject_anonymize(subject=contact, user=dpo)
+    erasure = subject_anonymize(subject=contact, user=dpo)
 
     dump = database_text()
     assert EMAIL.lower() not in dump
@@ -78,7 +79,7 @@ def test_an_opt_out_becomes_a_suppression_that_refuses_a_later_opt_in(purposes):
     lead = factories.lead(email=EMAIL, phone=PHONE)
     record_consents(purposes)
 
-    services.subject_anonymize(subject=lead)
+    subject_anonymize(subject=lead)
 
     assert is_suppressed("email", EMAIL.upper())
     assert not is_suppressed("sms", PHONE)  # only opt-ins and not-sets there: nothing to keep
@@ -102,7 +103,7 @@ def test_an_address_another_subject_still_uses_keeps_its_records(purposes):
     record_consents(purposes)
     before = ContactPointConsent.objects.filter(channel="email").count()
 
-    erasure = services.subject_anonymize(subject=contact)
+    erasure = subject_anonymize(subject=contact)
 
     assert ContactPointConsent.objects.filter(channel="email").count() == before
     assert ContactPointConsent.history.filter(channel="email").exists()
@@ -116,8 +117,8 @@ def test_an_anonymized_subject_no_longer_keeps_an_address(purposes):
     second = factories.lead(email=EMAIL, phone=None)
     record_consents(purposes)
 
-    assert services.subject_anonymize(subject=first).counts["contact_point_consents_deleted"] == 0
-    erasure = services.subject_anonymize(subject=second)
+    assert subject_anonymize(subject=first).counts["contact_point_consents_deleted"] == 0
+    erasure = subject_anonymize(subject=second)
 
     assert erasure.counts["contact_point_consents_deleted"] == 2
     assert not ContactPointConsent.objects.filter(channel="email").exists()
@@ -127,7 +128,7 @@ def test_an_anonymized_subject_no_longer_keeps_an_address(purposes):
 def test_the_erasure_record_holds_counts_only(purposes):
     contact = factories.contact(email=EMAIL, phone=PHONE)
     record_consents(purposes)
-    services.subject_anonymize(subject=contact)
+    subject_anonymize(subject=contact)
     erasure = ErasureRecord.objects.get()
     assert set(erasure.counts) >= {
         "contact_point_consents_deleted",
@@ -142,7 +143,7 @@ def test_admin_log_entries_of_erased_records_are_scrubbed(purposes, dpo):
     record_consents(purposes)
     records = list(ContactPointConsent.objects.all())
     LogEntry.objects.log_actions(dpo.pk, records, CHANGE, change_message="changed")
-    services.subject_anonymize(subject=contact)
+    subject_anonymize(subject=contact)
     entries = LogEntry.objects.filter(
         content_type=ContentType.objects.get_for_model(ContactPointConsent)
     )

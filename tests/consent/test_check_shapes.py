@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from common.api import MAX_ID
-from consent.api_contact_points import CHECK_FIELDS, _shape_errors, _well_shaped
-from consent.decision import decide
+from consent.api.consent_checks import CHECK_FIELDS, _shape_errors, _well_shaped
+from consent.decision.single import decide
 from consent.models import ComplianceProfile, ContactPointConsent
 
 CHECKS = "/api/v1/consent-checks/"

@@ -3,8 +3,9 @@ import re
 import pytest
 from django.urls import reverse
 
-from consent.contact_points import address_hash, suppression_add
+from consent.addresses import address_hash
 from consent.models import ComplianceProfile, ContactPointConsent, Purpose, Suppression
+from consent.services.contact_points import suppression_add
 from tests import factories
 
 

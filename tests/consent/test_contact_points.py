@@ -9,23 +9,27 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from consent.contact_points import (
-    ConfigurationConflict,
+from consent.addresses import (
     address_hash,
     address_hasher,
-    compliance_profile_save,
-    configuration_delete,
-    configuration_save,
-    contact_point_consent_set,
-    contact_point_consents_expire,
     is_suppressed,
     normalize_address,
     normalized_address_hash,
-    suppression_add,
-    suppression_remove,
 )
 from consent.models import ComplianceProfile, ContactPointConsent, Purpose, Suppression
 from consent.roles import DPO, MARKETING, SERVICE_DESK
+from consent.services.configuration import (
+    ConfigurationConflict,
+    compliance_profile_save,
+    configuration_delete,
+    configuration_save,
+)
+from consent.services.contact_points import (
+    contact_point_consent_set,
+    contact_point_consents_expire,
+    suppression_add,
+    suppression_remove,
+)
 from subjects.audit import Source
 from tests import factories
 

@@ -6,8 +6,15 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from consent import services
 from consent.models import ConsentLevelSubstatus, DataConsent
+from consent.services.data_consents import (
+    data_consent_cancel,
+    data_consent_create,
+    data_consent_reactivate,
+    data_consent_update,
+    data_consents_expire,
+)
+from consent.services.subjects import lead_qualify, subject_update
 from subjects.models import PREFERENCE_FIELDS, Contact, Lead
 from subjects.services import SYSTEM
 from tests import factories
@@ -47,11 +54,11 @@ def test_derived_fields_follow_active_consents(contact):
     assert contact.max_expiry_date == high.valid_until
     assert contact.data_protection_consent == "explicit"
 
-    services.data_consent_cancel(consent=high)
+    data_consent_cancel(consent=high)
     contact = refreshed(contact)
     assert (contact.consent_level, contact.max_expiry_date) == (2, low.valid_until)
 
-    services.data_consent_cancel(consent=low)
+    data_consent_cancel(consent=low)
     contact = refreshed(contact)
     assert contact.consent_level == 0
     assert contact.max_expiry_date is None
@@ -60,12 +67,12 @@ def test_derived_fields_follow_active_consents(contact):
 
 def test_becoming_restrict_turns_every_preference_off_and_they_stay_off(contact, policy):
     consent = factories.consent(subject=contact, policy_obj=policy)
-    services.data_consent_cancel(consent=consent)
+    data_consent_cancel(consent=consent)
     contact = refreshed(contact)
     assert not any(getattr(contact, name) for name in PREFERENCE_FIELDS)
     assert contact.history.latest().history_change_reason == "data consent cancelled"
 
-    services.data_consent_reactivate(consent=consent)
+    data_consent_reactivate(consent=consent)
     contact = refreshed(contact)
     assert contact.data_protection_consent == "explicit"
     assert not any(getattr(contact, name) for name in PREFERENCE_FIELDS)
@@ -73,7 +80,7 @@ def test_becoming_restrict_turns_every_preference_off_and_they_stay_off(contact,
 
 def test_restricted_wins_over_explicit_consent(contact, policy):
     factories.consent(subject=contact, policy_obj=policy)
-    services.subject_update(subject=refreshed(contact), data={"restricted": True}, user=SYSTEM)
+    subject_update(subject=refreshed(contact), data={"restricted": True}, user=SYSTEM)
     assert refreshed(contact).data_protection_consent == "restrict"
 
 
@@ -81,38 +88,38 @@ def test_inherent_basis_applies_only_without_active_consent(policy):
     contact = factories.contact(inherent_basis=True)
     consent = factories.consent(subject=contact, policy_obj=policy)
     assert refreshed(contact).data_protection_consent == "explicit"
-    services.data_consent_cancel(consent=consent)
+    data_consent_cancel(consent=consent)
     assert refreshed(contact).data_protection_consent == "inherent"
 
 
 def test_only_cancelled_consents_can_be_reactivated(contact, policy):
     consent = factories.consent(subject=contact, policy_obj=policy)
     with pytest.raises(ValidationError):
-        services.data_consent_reactivate(consent=consent)  # still active
-    services.data_consent_cancel(consent=consent)
+        data_consent_reactivate(consent=consent)  # still active
+    data_consent_cancel(consent=consent)
     with pytest.raises(ValidationError):
-        services.data_consent_cancel(consent=consent)  # already inactive
-    services.data_consent_reactivate(consent=consent)
+        data_consent_cancel(consent=consent)  # already inactive
+    data_consent_reactivate(consent=consent)
     assert refreshed(consent).state == "active"
 
 
 def test_expired_consent_cannot_be_reactivated(contact):
     consent = factories.consent(subject=contact, policy_obj=factories.policy(validity_days=5))
     with time_machine.travel(timezone.now() + timedelta(days=10)):
-        assert services.data_consents_expire() == 1
+        assert data_consents_expire() == 1
         with pytest.raises(ValidationError, match="expired"):
-            services.data_consent_reactivate(consent=consent)
+            data_consent_reactivate(consent=consent)
     assert refreshed(consent).status_reason == "expired"
 
 
 def test_cancelled_consent_past_valid_until_cannot_be_reactivated(contact):
     consent = factories.consent(subject=contact, policy_obj=factories.policy(validity_days=5))
-    services.data_consent_cancel(consent=consent)
+    data_consent_cancel(consent=consent)
     with (
         time_machine.travel(timezone.now() + timedelta(days=10)),
         pytest.raises(ValidationError, match="expired on"),
     ):
-        services.data_consent_reactivate(consent=consent)
+        data_consent_reactivate(consent=consent)
     assert refreshed(consent).status_reason == "cancelled"
 
 
@@ -127,11 +134,11 @@ def test_substatus_must_belong_to_the_consent_level(contact, policy):
 
 def test_consent_needs_a_subject(policy):
     with pytest.raises(ValidationError):
-        services.data_consent_create(policy=policy)
+        data_consent_create(policy=policy)
 
 
 def test_consent_for_read_only_subject_is_refused(lead, policy):
-    services.lead_qualify(lead=lead)
+    lead_qualify(lead=lead)
     with pytest.raises(ValidationError):
         factories.consent(subject=refreshed(lead), policy_obj=policy)
 
@@ -149,9 +156,9 @@ def test_marking_confidential_clears_the_owner_unless_one_is_given(
     consent = factories.consent(subject=contact, policy_obj=policy, user=admin_user)
     assert consent.owner_user == admin_user
     with pytest.raises(ValidationError):
-        services.data_consent_update(consent=consent, data={"confidential": True})
+        data_consent_update(consent=consent, data={"confidential": True})
     assert refreshed(consent).confidential is False
-    services.data_consent_update(consent=consent, data={"confidential": True, "owner_user": dpo})
+    data_consent_update(consent=consent, data={"confidential": True, "owner_user": dpo})
     consent = refreshed(consent)
     assert (consent.confidential, consent.owner_user) == (True, dpo)
 
@@ -188,9 +195,9 @@ def test_confidential_consent_is_visible_only_to_owner_team_and_dpo(
 def test_qualify_with_convert_links_active_consents_to_the_new_contact(lead, policy, admin_user):
     active = factories.consent(subject=lead, policy_obj=policy)
     cancelled = factories.consent(subject=lead, policy_obj=policy)
-    services.data_consent_cancel(consent=cancelled)
+    data_consent_cancel(consent=cancelled)
 
-    contact = services.lead_qualify(lead=lead, convert=True, user=admin_user)
+    contact = lead_qualify(lead=lead, convert=True, user=admin_user)
 
     lead = refreshed(lead)
     assert lead.status == "qualified" and lead.converted_contact == contact
@@ -204,7 +211,7 @@ def test_qualify_with_convert_links_active_consents_to_the_new_contact(lead, pol
 
 
 def test_qualify_without_convert_creates_no_contact(lead):
-    assert services.lead_qualify(lead=lead) is None
+    assert lead_qualify(lead=lead) is None
     assert not Contact.objects.exists()
     assert refreshed(lead).status == "qualified"
 
@@ -219,8 +226,8 @@ def test_expiry_sweep_expires_due_consents_writes_history_and_is_idempotent(poli
     )
     history_before = DataConsent.history.count()
     with time_machine.travel(timezone.now() + timedelta(days=3)):
-        assert services.data_consents_expire() == 2
-        assert services.data_consents_expire() == 0
+        assert data_consents_expire() == 2
+        assert data_consents_expire() == 0
     assert DataConsent.history.count() == history_before + 2
     due = refreshed(due)
     assert (due.state, due.status_reason) == ("inactive", "expired")
@@ -238,7 +245,7 @@ def test_expiry_sweep_expires_due_consents_writes_history_and_is_idempotent(poli
 
 
 def test_consent_history_records_evidence_source_and_actor(contact, policy, service_desk):
-    consent = services.data_consent_create(
+    consent = data_consent_create(
         policy=policy,
         contact=contact,
         source="verbal",
@@ -266,7 +273,7 @@ def test_views_select_exactly_their_rows(policy):
         subject=contact, policy_obj=policy, valid_until=today + timedelta(days=15)
     )
     cancelled = factories.consent(subject=contact, policy_obj=policy)
-    services.data_consent_cancel(consent=cancelled)
+    data_consent_cancel(consent=cancelled)
     views = DataConsent.objects.all()
     assert set(views.expiring_2_weeks()) == {soon}
     assert set(views.active()) == {soon, later}
@@ -281,9 +288,7 @@ def test_missing_consent_views_list_active_subjects_without_active_consent(polic
     with_consent = factories.contact()
     factories.consent(subject=with_consent, policy_obj=policy)
     cancelled_only = factories.contact()
-    services.data_consent_cancel(
-        consent=factories.consent(subject=cancelled_only, policy_obj=policy)
-    )
+    data_consent_cancel(consent=factories.consent(subject=cancelled_only, policy_obj=policy))
     without = factories.contact()
     inactive = factories.contact()
     from subjects.services import contact_deactivate

@@ -13,17 +13,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from consent import services
-from consent.contact_points import suppression_add
-from consent.decision import (
-    Decision,
-    decide,
-    decide_many,
-    gather_facts,
-    iter_facts,
-    text_array_literal,
-)
+from consent.decision.bulk import decide_many, gather_facts, iter_facts, text_array_literal
+from consent.decision.rules import Decision
+from consent.decision.single import decide
 from consent.models import ContactPointConsent, Purpose
+from consent.services.contact_points import suppression_add
+from consent.services.data_consents import data_consent_cancel
+from consent.services.erasure import subject_anonymize
+from consent.services.subjects import subject_update
 from subjects.services import SYSTEM
 from tests import factories
 
@@ -66,7 +63,7 @@ def person(*, email=EMAIL, phone=PHONE, level=5, model=factories.contact, **data
         factories.consent(subject=subject, policy_obj=factories.policy(consent_level=level))
     if data:
         subject.refresh_from_db()
-        subject = services.subject_update(subject=subject, data=data, user=SYSTEM)
+        subject = subject_update(subject=subject, data=data, user=SYSTEM)
     return subject
 
 
@@ -150,8 +147,8 @@ def subject_whose_consents_are_all_inactive_is_restrict(w):
     opted_in_everywhere(w)
     subject = person(level=0)
     consent = factories.consent(subject=subject, policy_obj=factories.policy(consent_level=5))
-    services.data_consent_cancel(consent=consent)
-    services.subject_update(
+    data_consent_cancel(consent=consent)
+    subject_update(
         subject=type(subject).objects.get(pk=subject.pk),
         data=dict.fromkeys(("allow_email", "allow_bulk_email", "allow_tracking"), True),
     )
@@ -170,7 +167,7 @@ def restriction_is_ignored_when_the_profile_does_not_check_subjects(w):
 @case(True, "not_opted_out")
 def anonymized_subjects_do_not_count(w):
     subject = person(restricted=True)
-    services.subject_anonymize(subject=subject)
+    subject_anonymize(subject=subject)
     return check(w.service_news)
 
 
@@ -433,7 +430,7 @@ def test_every_subject_sharing_the_address_must_pass(w):
     assert decide(**question).reason == "subject_preference"
     assert decide_many([question])[0].reason == "subject_preference"
 
-    services.subject_anonymize(subject=reluctant)
+    subject_anonymize(subject=reluctant)
     assert decide(**question).reason == "opted_in"
 
 

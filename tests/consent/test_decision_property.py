@@ -13,8 +13,9 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consent.contact_points import address_hash, normalize_address
-from consent.decision import decide, decide_many
+from consent.addresses import address_hash, normalize_address
+from consent.decision.bulk import decide_many
+from consent.decision.single import decide
 from consent.models import ComplianceProfile, ContactPointConsent, Purpose, Suppression, Topic
 from subjects.models import PREFERENCE_FIELDS, Contact, Lead
 

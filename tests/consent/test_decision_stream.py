@@ -5,7 +5,7 @@ import threading
 import pytest
 from django.db import connection, transaction
 
-from consent.decision_stream import _read_ahead, _stream, decide_members
+from consent.decision.stream import _read_ahead, _stream, decide_members
 from consent.models import Purpose
 from subjects.models import Contact
 

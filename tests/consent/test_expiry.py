@@ -14,13 +14,23 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from consent import contact_points, services
-from consent.contact_points import (
+from consent.models import ContactPointConsent, DataConsent
+from consent.services import contact_points as contact_point_services
+from consent.services import data_consents
+from consent.services.contact_points import (
     EXPIRED_STATE,
+    EXPIRY_BATCH_SIZE,
     contact_point_consent_set,
     contact_point_consents_expire,
 )
-from consent.models import ContactPointConsent, DataConsent
+from consent.services.data_consents import (
+    _due_for_expiry,
+    data_consent_cancel,
+    data_consent_update,
+    data_consents_expire,
+)
+from consent.services.subjects import lead_qualify, subject_update
+from consent.services.summaries import subjects_refresh
 from subjects.audit import Source, stamp
 from subjects.models import PREFERENCE_FIELDS, Contact, Lead
 from subjects.services import SYSTEM
@@ -71,10 +81,10 @@ def database_state() -> dict:
 def build_mixed_data() -> dict:
     """Subjects in every situation the derivation distinguishes, and consents in each state."""
     plain, restricted, inherent, remaining = (factories.contact() for _ in range(4))
-    inherent = services.subject_update(subject=inherent, data={"inherent_basis": True}, user=SYSTEM)
+    inherent = subject_update(subject=inherent, data={"inherent_basis": True}, user=SYSTEM)
     due_consent(plain)
     due_consent(restricted, level=5)
-    services.subject_update(subject=restricted, data={"restricted": True}, user=SYSTEM)
+    subject_update(subject=restricted, data={"restricted": True}, user=SYSTEM)
     due_consent(inherent)
     due_consent(remaining, level=5)
     lasting_consent(remaining, level=2)
@@ -82,12 +92,12 @@ def build_mixed_data() -> dict:
     due_consent(lead, level=3)
     converted_lead = factories.lead()
     shared = due_consent(converted_lead, level=4)
-    converted = services.lead_qualify(lead=converted_lead, convert=True)
+    converted = lead_qualify(lead=converted_lead, convert=True)
     unchanged = factories.contact()  # a lower, earlier consent expires: nothing derived moves
     due_consent(unchanged, level=2)
     lasting_consent(unchanged, level=4)
     cancelled = due_consent(factories.contact())
-    services.data_consent_cancel(consent=cancelled)
+    data_consent_cancel(consent=cancelled)
     evidence = due_consent(
         factories.contact(), note="signed form", ip_address="192.0.2.7", user_agent="UA/1"
     )
@@ -109,7 +119,7 @@ def build_mixed_data() -> dict:
 def test_sweep_expires_due_consents_and_recomputes_every_affected_subject():
     data = build_mixed_data()
     unchanged_history = data["unchanged"].history.count()
-    assert services.data_consents_expire(today=SWEEP_DAY) == 8
+    assert data_consents_expire(today=SWEEP_DAY) == 8
 
     assert not DataConsent.objects.due_for_expiry(today=SWEEP_DAY).exists()
     assert refreshed(data["cancelled"]).status_reason == "cancelled"
@@ -144,7 +154,7 @@ def test_subject_becoming_restrict_on_expiry_loses_every_preference_with_a_histo
     due_consent(contact)
     assert all(getattr(refreshed(contact), name) for name in PREFERENCE_FIELDS)
 
-    services.data_consents_expire(today=SWEEP_DAY)
+    data_consents_expire(today=SWEEP_DAY)
 
     contact = refreshed(contact)
     assert contact.data_protection_consent == "restrict"
@@ -166,10 +176,10 @@ def test_subject_becoming_restrict_on_expiry_loses_every_preference_with_a_histo
 def test_subject_already_restricted_keeps_the_preferences_it_has():
     contact = factories.contact()
     due_consent(contact)
-    services.subject_update(subject=contact, data={"restricted": True}, user=SYSTEM)
-    services.subject_update(subject=refreshed(contact), data={"allow_postal_mail": True})
+    subject_update(subject=contact, data={"restricted": True}, user=SYSTEM)
+    subject_update(subject=refreshed(contact), data={"allow_postal_mail": True})
 
-    services.data_consents_expire(today=SWEEP_DAY)
+    data_consents_expire(today=SWEEP_DAY)
 
     contact = refreshed(contact)
     assert (contact.data_protection_consent, contact.allow_postal_mail) == ("restrict", True)
@@ -197,11 +207,11 @@ def test_sweep_history_rows_equal_what_the_single_row_path_writes():
     by_save.state, by_save.status_reason = "inactive", "expired"
     stamp(by_save, source=Source.SYSTEM, reason="expired")
     by_save.save()
-    services.subjects_refresh(
+    subjects_refresh(
         model=Contact, ids=[by_save.contact_id], source=Source.SYSTEM, reason="data consent expired"
     )
 
-    assert services.data_consents_expire(today=SWEEP_DAY) == 1
+    assert data_consents_expire(today=SWEEP_DAY) == 1
     after = timezone.now()
 
     def latest(model, pk) -> dict:
@@ -231,10 +241,10 @@ def test_sweep_history_rows_equal_what_the_single_row_path_writes():
 @pytest.mark.django_db
 def test_sweep_is_idempotent_and_writes_no_second_history_row():
     build_mixed_data()
-    services.data_consents_expire(today=SWEEP_DAY)
+    data_consents_expire(today=SWEEP_DAY)
     state = database_state()
 
-    assert services.data_consents_expire(today=SWEEP_DAY) == 0
+    assert data_consents_expire(today=SWEEP_DAY) == 0
 
     assert database_state() == state
 
@@ -242,13 +252,13 @@ def test_sweep_is_idempotent_and_writes_no_second_history_row():
 @pytest.mark.django_db
 @pytest.mark.parametrize(("batch_size", "window"), [(1, 100), (2, 3), (3, 2)])
 def test_batches_and_windows_expire_every_due_consent_once(monkeypatch, batch_size, window):
-    monkeypatch.setattr(services, "EXPIRY_WINDOW", window)
+    monkeypatch.setattr(data_consents, "EXPIRY_WINDOW", window)
     contacts = [factories.contact() for _ in range(3)]
     for n in range(7):  # same and different valid_until values across batch boundaries
         due_consent(contacts[n % 3], given_at=timezone.now() - timedelta(days=n % 2))
     history_before = DataConsent.history.count()
 
-    assert services.data_consents_expire(today=SWEEP_DAY, batch_size=batch_size) == 7
+    assert data_consents_expire(today=SWEEP_DAY, batch_size=batch_size) == 7
 
     assert DataConsent.history.count() == history_before + 7
     assert set(DataConsent.objects.values_list("status_reason", flat=True)) == {"expired"}
@@ -262,20 +272,20 @@ def test_consent_changed_after_the_read_is_handled_by_a_later_pass(monkeypatch):
     and its new contact is recomputed."""
     first, second, newcomer = factories.contact(), factories.contact(), factories.contact()
     cancelled, relinked = due_consent(first), due_consent(second)
-    read = services._due_for_expiry
+    read = _due_for_expiry
     calls = []
 
     def read_then_change(**kwargs):
         due = read(**kwargs)
         if not calls:
-            services.data_consent_cancel(consent=cancelled)
+            data_consent_cancel(consent=cancelled)
             DataConsent.objects.filter(pk=relinked.pk).update(contact=newcomer)
         calls.append(len(due))
         return due
 
-    monkeypatch.setattr(services, "_due_for_expiry", read_then_change)
+    monkeypatch.setattr(data_consents, "_due_for_expiry", read_then_change)
 
-    assert services.data_consents_expire(today=SWEEP_DAY) == 1
+    assert data_consents_expire(today=SWEEP_DAY) == 1
 
     assert calls == [2, 1]  # the first pass read both; the second found the relinked one
     assert refreshed(cancelled).status_reason == "cancelled"
@@ -289,7 +299,9 @@ def test_set_based_and_orm_paths_leave_the_same_rows(postgresql_only):
     results = {}
     for set_based in (True, False):
         with pytest.raises(_Rollback), transaction.atomic():
-            expired = services._consents_expire(today=SWEEP_DAY, batch_size=3, set_based=set_based)
+            expired = data_consents._consents_expire(
+                today=SWEEP_DAY, batch_size=3, set_based=set_based
+            )
             results[set_based] = (expired, database_state())
             raise _Rollback
     assert results[True][0] == 8
@@ -323,7 +335,7 @@ def test_sweep_locks_subjects_before_consents_like_interactive_writers(postgresq
             cursor.execute("SELECT pg_backend_pid()")
             sweep_pid.append(cursor.fetchone()[0])
         try:
-            results["sweep"] = services.data_consents_expire(today=SWEEP_DAY)
+            results["sweep"] = data_consents_expire(today=SWEEP_DAY)
         except Exception as exc:  # a deadlock error is the failure this test looks for
             results["sweep"] = exc
         finally:
@@ -338,7 +350,7 @@ def test_sweep_locks_subjects_before_consents_like_interactive_writers(postgresq
             while not sweep_pid:
                 time.sleep(0.01)
             _wait_until_blocked(sweep_pid[0])
-            services.data_consent_update(consent=consent, data={"note": "edited meanwhile"})
+            data_consent_update(consent=consent, data={"note": "edited meanwhile"})
     finally:
         thread.join(30)
 
@@ -448,7 +460,7 @@ def test_contact_point_set_based_and_orm_paths_leave_the_same_rows(postgresql_on
     results = {}
     for set_based in (True, False):
         with pytest.raises(_Rollback), transaction.atomic():
-            expired = contact_points._consents_expire(
+            expired = contact_point_services._consents_expire(
                 now=timezone.now(), batch_size=2, set_based=set_based
             )
             results[set_based] = (
@@ -487,12 +499,12 @@ def test_contact_point_sweep_skips_an_opt_in_a_writer_holds(postgresql_only):
 
 
 def test_both_expiry_sweeps_batch_by_the_one_expiry_batch_size():
-    sweeps = (services.data_consents_expire, contact_point_consents_expire)
+    sweeps = (data_consents_expire, contact_point_consents_expire)
     defaults = {inspect.signature(sweep).parameters["batch_size"].default for sweep in sweeps}
-    assert defaults == {contact_points.EXPIRY_BATCH_SIZE}
+    assert defaults == {EXPIRY_BATCH_SIZE}
     definitions = [
         path.name
-        for path in sorted(Path(services.__file__).parent.rglob("*.py"))
+        for path in sorted((Path(__file__).parents[2] / "consent").rglob("*.py"))
         if "EXPIRY_BATCH_SIZE =" in path.read_text()
     ]
     assert definitions == ["contact_points.py"]

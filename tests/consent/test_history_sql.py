@@ -6,7 +6,7 @@ import re
 import pytest
 from django.db import connection
 
-from consent import loads
+from consent.loads.writers import _history_sql
 from consent.models import ContactPointConsent, DataConsent
 from subjects import audit
 
@@ -19,7 +19,7 @@ def inserted_columns(sql: str) -> list[str]:
 
 
 def test_the_load_writes_every_history_column_from_the_written_row_and_the_load():
-    sql = loads._history_sql()
+    sql = _history_sql()
     columns = [f.column for f in History._meta.concrete_fields if not f.primary_key]
 
     assert inserted_columns(sql) == columns
@@ -44,7 +44,7 @@ def test_a_history_column_the_builder_has_no_value_for_raises(monkeypatch):
     monkeypatch.setattr(audit, "HISTORY_PARAMS", ("history_date", "history_change_reason"))
 
     with pytest.raises(RuntimeError, match="no value for history column history_user_id"):
-        loads._history_sql()
+        _history_sql()
     with pytest.raises(RuntimeError, match="no value for history column"):
         audit.history_insert_sql(DataConsent, rows="r", quote_name=connection.ops.quote_name)
 

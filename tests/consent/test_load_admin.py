@@ -5,7 +5,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from consent.loads import consent_load_create, consent_load_run
+from consent.loads.runner import consent_load_create, consent_load_run
 from consent.models import ComplianceProfile, ConsentLoad, ContactPointConsent
 
 HEADER = "channel,value,purpose,topic,status,source,reason,captured_at,requested_by\n"

@@ -3,8 +3,9 @@
 import pytest
 from django.db import connection
 
-from consent.loads import CHUNK_SIZE, consent_load_create
+from consent.loads.runner import consent_load_create
 from consent.models import ConsentLoadChunk
+from consent.models.load import CHUNK_SIZE
 
 pytestmark = pytest.mark.django_db
 postgres_only = pytest.mark.skipif(

@@ -10,15 +10,23 @@ from django.utils import timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consent import loads
-from consent.contact_points import (
-    contact_point_consent_set,
-    normalize_address,
-    suppression_add,
+from consent.addresses import normalize_address
+from consent.loads import report
+from consent.loads import rows as load_rows
+from consent.loads.rows import _fast_email
+from consent.loads.runner import (
+    consent_load_confirm,
+    consent_load_create,
+    consent_load_files_purge,
+    consent_load_run,
 )
-from consent.loads import consent_load_confirm, consent_load_create, consent_load_run
+from consent.loads.sources import MIGRATION_REASON
+from consent.loads.staging import Stage
+from consent.loads.writers import _history_sql, _loaded_values
 from consent.models import ComplianceProfile, ConsentLoad, ConsentLoadChunk, ContactPointConsent
-from consent.services import subject_anonymize
+from consent.models.load import CHUNK_SIZE
+from consent.services.contact_points import contact_point_consent_set, suppression_add
+from consent.services.erasure import subject_anonymize
 from marketing_lists.models import MarketingList
 from marketing_lists.services import marketing_list_members_change, marketing_list_save
 from subjects.models import Account, Contact
@@ -201,12 +209,12 @@ def test_a_file_that_is_not_a_consent_csv_is_refused_at_upload(profile, content,
 def test_the_refusal_names_the_expected_header(profile):
     with pytest.raises(ValidationError) as caught:
         consent_load_create(file=b"email,phone\n", dispatch=False)
-    assert loads.HEADER in caught.value.message_dict["file"][0]
+    assert load_rows.HEADER in caught.value.message_dict["file"][0]
 
 
 def big_file_with(tail: bytes) -> bytes:
     row = b"email,someone@example.org,Commercial,,opted_in,,,,\n"
-    body = row * (loads.CHUNK_SIZE // len(row) + 10)  # past the first chunk checked at upload
+    body = row * (CHUNK_SIZE // len(row) + 10)  # past the first chunk checked at upload
     return HEADER.encode() + body + tail
 
 
@@ -307,7 +315,7 @@ def test_one_row_can_have_several_errors(commercial):
 
 
 def test_stored_row_errors_are_capped_but_the_total_is_kept(commercial, monkeypatch):
-    monkeypatch.setattr(loads, "MAX_ROW_ERRORS", 5)
+    monkeypatch.setattr(report, "MAX_ROW_ERRORS", 5)
     result = load(csv_text(*["email,bad,Commercial,,opted_in,,,,"] * 12), mode="skip")
 
     assert len(result.row_errors) == 5
@@ -423,8 +431,8 @@ def test_a_reject_preview_with_invalid_rows_cannot_be_confirmed(commercial, dpo)
 def test_unconfirmed_preview_files_are_purged_after_a_day(commercial):
     preview = load(MIXED, dry_run=True, mode="skip")
 
-    assert loads.consent_load_files_purge() == 0
-    assert loads.consent_load_files_purge(now=timezone.now() + timedelta(days=2)) > 0
+    assert consent_load_files_purge() == 0
+    assert consent_load_files_purge(now=timezone.now() + timedelta(days=2)) > 0
     assert not preview.can_confirm
 
 
@@ -577,7 +585,7 @@ def test_the_fast_email_path_agrees_with_normalize_address(raw):
 
 def assert_same_normalization(raw: str) -> None:
     """The load's shortcut gives what normalize_address gives, or leaves the address to it."""
-    fast = loads._fast_email(raw)
+    fast = _fast_email(raw)
     try:
         expected = normalize_address("email", raw)
     except ValidationError:
@@ -599,8 +607,8 @@ def test_the_fast_email_path_agrees_with_normalize_address_on_generated_input(lo
 
 
 def test_the_write_knows_every_column_of_the_record_and_its_history():
-    assert "captured_at" in loads._loaded_values()
-    assert "history_source" in loads._history_sql()
+    assert "captured_at" in _loaded_values()
+    assert "history_source" in _history_sql()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -647,7 +655,7 @@ def test_migration_opts_in_commercial_email_only_when_every_subject_allows_it(pr
     latest = History.objects.filter(value="both@example.org").first()
     assert (latest.history_source, latest.history_change_reason) == (
         "loaded",
-        loads.MIGRATION_REASON,
+        MIGRATION_REASON,
     )
 
 
@@ -820,7 +828,7 @@ def test_records_created_between_the_plan_and_the_write_are_updated_or_kept_neve
 ):
     """The plan saw no record for these keys; others' writes created some before the load
     wrote (PostgreSQL: its plain INSERT of new keys fails and the upsert takes over)."""
-    plan = loads._Stage.plan
+    plan = Stage.plan
 
     def plan_then_others_write(stage):
         plan(stage)
@@ -837,7 +845,7 @@ def test_records_created_between_the_plan_and_the_write_are_updated_or_kept_neve
                 captured_at=moment,
             )
 
-    monkeypatch.setattr(loads._Stage, "plan", plan_then_others_write)
+    monkeypatch.setattr(Stage, "plan", plan_then_others_write)
     result = load(
         csv_text(
             "email,ada@example.org,Commercial,,opted_in,,,2024-05-01T10:00:00Z,",

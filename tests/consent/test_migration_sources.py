@@ -1,12 +1,12 @@
-"""The migration mode's registered row sources (consent.loads.register_migration_source): the
-subscriptions of apps above consent, gated and merged by the load."""
+"""The migration mode's row sources (settings.CONSENT_MIGRATION_SOURCES): the subscriptions of
+apps above consent, gated and merged by the load."""
 
 from datetime import UTC, datetime
 
 import pytest
 
-from consent import loads
-from consent.loads import consent_load_create, consent_load_run, register_migration_source
+from consent.loads.runner import consent_load_create, consent_load_run
+from consent.loads.sources import LIST_REASON, migration_sources
 from consent.models import ComplianceProfile, ContactPointConsent
 from marketing_lists.consent_migration import subscription_members_sql
 from subjects.models import Contact
@@ -16,11 +16,27 @@ EARLY, LATE = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 6, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-def sources(monkeypatch):
-    """An empty registry for the test (the real one holds marketing_lists' source)."""
-    registry: list = []
-    monkeypatch.setattr(loads, "_MIGRATION_SOURCES", registry)
-    return registry
+def sources(settings):
+    """No sources but the test's (the real setting names marketing_lists' source)."""
+    settings.CONSENT_MIGRATION_SOURCES = []
+    return settings
+
+
+def newsletter_since_created_sql() -> str:
+    """A source named in settings: every contact subscribed to Newsletter since it was created."""
+    return subscribed_since("created_at", _newsletter())()
+
+
+def newsletter_since_updated_sql() -> str:
+    return subscribed_since("updated_at", _newsletter())()
+
+
+def _newsletter():
+    return (
+        ComplianceProfile.objects.default()
+        .purposes.get(name="Commercial")
+        .topics.get(name="Newsletter")
+    )
 
 
 @pytest.fixture
@@ -45,18 +61,15 @@ def topic_record(value: str, topic) -> ContactPointConsent | None:
     return ContactPointConsent.objects.filter(value=value, topic=topic).first()
 
 
-def test_marketing_lists_registers_its_subscription_lists_with_the_load():
-    assert subscription_members_sql in loads._MIGRATION_SOURCES
+def test_settings_name_the_subscription_lists_as_a_source_of_the_load():
+    assert migration_sources() == [subscription_members_sql]
 
 
-def test_a_source_registered_twice_is_read_once(sources):
-    def source() -> str:
-        return "SELECT NULL AS email_key, 0 AS purpose_id, 0 AS topic_id, NULL AS joined_at"
+def test_a_source_named_twice_is_read_once(sources):
+    path = "marketing_lists.consent_migration.subscription_members_sql"
+    sources.CONSENT_MIGRATION_SOURCES = [path, path]
 
-    assert register_migration_source(source) is source
-    register_migration_source(source)
-
-    assert sources == [source]
+    assert migration_sources() == [subscription_members_sql]
 
 
 def test_registered_sources_merge_per_address_and_topic_behind_the_preference_gate(
@@ -65,8 +78,10 @@ def test_registered_sources_merge_per_address_and_topic_behind_the_preference_ga
     reader = factories.contact(email="reader@example.org")
     factories.contact(email="refuser@example.org", allow_bulk_email=False)
     Contact.objects.update(created_at=EARLY, updated_at=LATE)
-    register_migration_source(subscribed_since("created_at", newsletter))
-    register_migration_source(subscribed_since("updated_at", newsletter))
+    sources.CONSENT_MIGRATION_SOURCES = [
+        f"{__name__}.newsletter_since_created_sql",
+        f"{__name__}.newsletter_since_updated_sql",
+    ]
 
     load = consent_load_run(load=consent_load_create(from_subjects=True, dispatch=False))
 
@@ -75,7 +90,7 @@ def test_registered_sources_merge_per_address_and_topic_behind_the_preference_ga
     assert (record.status, record.captured_at, record.reason) == (
         "opted_in",
         LATE,
-        loads.LIST_REASON,
+        LIST_REASON,
     )
     assert topic_record("refuser@example.org", newsletter) is None
     assert load.counts["duplicates"] == 0

@@ -2,8 +2,8 @@
 
 import pytest
 
-from consent.contact_points import suppression_add
 from consent.models import Purpose
+from consent.services.contact_points import suppression_add
 from tests import factories
 
 CHECKS = "/api/v1/consent-checks/"

@@ -5,7 +5,7 @@ import io
 
 import pytest
 
-from consent import services
+from consent.services.erasure import subject_anonymize
 from marketing_lists.models import MarketingList
 from marketing_lists.services import marketing_list_members_change, marketing_list_save
 from subjects.models import Account
@@ -63,7 +63,7 @@ def test_an_account_list_reaches_only_active_non_anonymized_contacts(as_root, co
         factories.consent(subject=contact, policy_obj=policy)
         factories.cp_consent(value=contact.email, purpose_obj=commercial, status="opted_in")
     contact_deactivate(contact=inactive)
-    services.subject_anonymize(subject=erased)
+    subject_anonymize(subject=erased)
     mlist = marketing_list_save(
         marketing_list=MarketingList(name="Acme", list_type="static", member_type="account")
     )

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 import pytest
 
 from config.celery import app as celery_app
-from consent.contact_points import suppression_add
-from consent.loads import consent_load_confirm, consent_load_create
+from consent.loads.runner import consent_load_confirm, consent_load_create
 from consent.models import ConsentLoad, ConsentLoadChunk, ContactPointConsent
+from consent.services.contact_points import suppression_add
 from tests import factories
 from tests.jobs.conftest import wait_for
 

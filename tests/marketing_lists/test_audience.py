@@ -86,7 +86,7 @@ def test_topic_audience_needs_the_topic_opt_in(commercial):
 
 
 def test_inactive_anonymized_and_addressless_members(commercial):
-    from consent.services import subject_anonymize
+    from consent.services.erasure import subject_anonymize
 
     inactive = factories.contact()
     contact_deactivate(contact=inactive)

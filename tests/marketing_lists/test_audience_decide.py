@@ -15,9 +15,10 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consent import decision_stream
-from consent.contact_points import address_hash
-from consent.decision import SUBJECT_CHANNEL_FIELD, decide
+from consent.addresses import address_hash
+from consent.decision import stream
+from consent.decision.rules import SUBJECT_CHANNEL_FIELD
+from consent.decision.single import decide
 from consent.models import ComplianceProfile, ContactPointConsent, Purpose, Suppression, Topic
 from marketing_lists.audience import audience_csv_rows, audience_request, audience_rows
 from marketing_lists.models import MarketingList, MarketingListMember
@@ -255,9 +256,9 @@ def test_tiny_batches_and_suppressions_looked_up_per_batch_give_the_same_audienc
 ):
     # Batches of 2 split members sharing an address across batches; more suppressions than
     # fit in memory (here: any) take the per-batch lookup path.
-    monkeypatch.setattr(decision_stream, "BATCH_SIZE", 2)
-    monkeypatch.setattr(decision_stream, "SUPPRESSIONS_IN_MEMORY", 0)
-    monkeypatch.setattr(decision_stream, "LOOKUP_CHUNK", 1)
+    monkeypatch.setattr(stream, "BATCH_SIZE", 2)
+    monkeypatch.setattr(stream, "SUPPRESSIONS_IN_MEMORY", 0)
+    monkeypatch.setattr(stream, "LOOKUP_CHUNK", 1)
     lists, questions = world
     assert_every_audience_matches_decide(lists, questions)
 
@@ -315,7 +316,7 @@ def test_one_statement_whatever_the_batches(world, monkeypatch):
         marketing_list=mlist, channel="email", purpose=marketing.pk, topic=events.pk
     )
     for batch_size in (20_000, 2):
-        monkeypatch.setattr(decision_stream, "BATCH_SIZE", batch_size)
+        monkeypatch.setattr(stream, "BATCH_SIZE", batch_size)
         with CaptureQueriesContext(connection) as captured:
             rows = list(audience_rows(request))
         statements = [

@@ -3,10 +3,11 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from consent import services
-from consent.contact_points import suppression_add
-from consent.customer import Choice, customer_choices_record
 from consent.models import ContactPointConsent, DataConsent
+from consent.services.contact_points import suppression_add
+from consent.services.customer import Choice, customer_choices_record
+from consent.services.data_consents import data_consent_cancel
+from consent.services.erasure import subject_anonymize
 from subjects import services as subject_services
 from subjects.models import Lead
 from tests import factories
@@ -57,7 +58,7 @@ def test_an_active_consent_at_that_level_or_higher_is_enough(profile, newsletter
     lower = factories.lead(email=ADDRESS)
     factories.consent(subject=lower, policy_obj=factories.policy(consent_level=3))
     cancelled = factories.contact(email=ADDRESS)
-    services.data_consent_cancel(
+    data_consent_cancel(
         consent=factories.consent(subject=cancelled, policy_obj=factories.policy(consent_level=4))
     )
     record(profile, newsletter)
@@ -75,7 +76,7 @@ def test_anonymized_and_read_only_subjects_are_left_alone(profile, newsletter):
     disqualified = factories.lead(email=ADDRESS)
     subject_services.lead_disqualify(lead=disqualified)
     erased = factories.contact(email=ADDRESS)
-    services.subject_anonymize(subject=erased)
+    subject_anonymize(subject=erased)
     record(profile, newsletter)
     assert not DataConsent.objects.filter(policy=profile.data_policy).exists()
 

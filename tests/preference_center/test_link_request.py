@@ -8,8 +8,8 @@ from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
-from consent.contact_points import suppression_add
 from consent.models import ComplianceProfile, Purpose
+from consent.services.contact_points import suppression_add
 from preference_center.views import client_ip
 from tests import factories
 from tests.preference_center.conftest import row_counts

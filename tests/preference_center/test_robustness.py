@@ -11,8 +11,8 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from consent import services
 from consent.models import ContactPointConsent, DataConsent, Suppression
+from consent.services.erasure import subject_anonymize
 from preference_center.tokens import AddressLink, SignUpRequest, UnsubscribeLink
 from subjects.models import Contact, Lead
 from tests import factories
@@ -198,7 +198,7 @@ def erased(profile, catalog):
     factories.cp_consent(value=ADDRESS, purpose_obj=catalog["newsletter"], status=OPTED_IN)
     factories.cp_consent(value=ADDRESS, purpose_obj=catalog["offers"], status=OPTED_OUT)
     links = tokens(profile, catalog["newsletter"])  # mailed before the erasure
-    services.subject_anonymize(subject=contact)
+    subject_anonymize(subject=contact)
     assert not ContactPointConsent.objects.filter(value=ADDRESS).exists()
     return links
 

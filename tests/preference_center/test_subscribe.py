@@ -8,8 +8,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from consent.contact_points import suppression_add
 from consent.models import ComplianceProfile, ContactPointConsent, DataConsent
+from consent.services.contact_points import suppression_add
 from preference_center.tokens import SignUpRequest
 from subjects.audit import Source
 from subjects.models import Lead

@@ -5,8 +5,8 @@ import re
 import pytest
 from django.test import Client
 
-from consent.contact_points import suppression_add
 from consent.models import ComplianceProfile, ContactPointConsent
+from consent.services.contact_points import suppression_add
 from subjects.audit import Source
 from subjects.models import Lead
 from tests import factories

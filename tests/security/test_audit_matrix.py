@@ -31,9 +31,8 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from consent import services, tasks
-from consent.admin import CONTACT_ACTIONS, LEAD_ACTIONS
-from consent.contact_points import suppression_add
+from consent import tasks
+from consent.admin.subjects import CONTACT_ACTIONS, LEAD_ACTIONS
 from consent.models import (
     ComplianceProfile,
     ConsentLoad,
@@ -45,6 +44,8 @@ from consent.models import (
     Suppression,
     Topic,
 )
+from consent.services.contact_points import suppression_add
+from consent.services.data_consents import data_consent_cancel
 from marketing_lists.models import MarketingList, MarketingListMember
 from marketing_lists.services import marketing_list_members_change, marketing_list_save
 from subjects import services as subject_services
@@ -428,7 +429,7 @@ def active_consent(w: World) -> DataConsent:
 
 
 def cancelled_consent(w: World) -> DataConsent:
-    return services.data_consent_cancel(consent=active_consent(w))
+    return data_consent_cancel(consent=active_consent(w))
 
 
 def profile(w: World) -> ComplianceProfile:

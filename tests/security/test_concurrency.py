@@ -8,9 +8,16 @@ from itertools import pairwise
 import pytest
 from django.core.exceptions import ValidationError
 
-from consent import services
-from consent.contact_points import contact_point_consent_set
 from consent.models import ContactPointConsent, DataConsent, ErasureRecord
+from consent.services.contact_points import contact_point_consent_set
+from consent.services.data_consents import (
+    data_consent_cancel,
+    data_consent_create,
+    data_consent_reactivate,
+    data_consent_update,
+)
+from consent.services.erasure import subject_anonymize
+from consent.services.subjects import subject_update
 from subjects.models import Contact
 from subjects.services import SubjectReadOnlyError
 from tests import factories
@@ -70,11 +77,7 @@ def test_concurrent_cancel_and_reactivate_keep_state_and_history_consistent(
     def work(n: int) -> int:
         done = 0
         for i in range(rounds):
-            service = (
-                services.data_consent_cancel
-                if (n + i) % 2 == 0
-                else services.data_consent_reactivate
-            )
+            service = data_consent_cancel if (n + i) % 2 == 0 else data_consent_reactivate
             try:
                 service(consent=consent, note=f"thread {n} round {i}")
                 done += 1
@@ -112,13 +115,13 @@ def test_an_update_racing_an_anonymization_never_writes_after_it(postgresql_only
     def work(n: int):
         if n < anonymizers:
             try:
-                return services.subject_anonymize(subject=stale)
+                return subject_anonymize(subject=stale)
             except ValidationError as exc:
                 return exc.code
         outcomes = []
         for i in range(updates):
             try:
-                services.subject_update(
+                subject_update(
                     subject=Contact.objects.get(pk=contact.pk) if i % 2 else stale,
                     data={
                         "first_name": f"Updatedname{n}x{i}",
@@ -169,8 +172,8 @@ def test_concurrent_changes_of_one_subjects_consents_keep_its_derived_fields_exa
 
     def work(n: int):
         if n < len(consents):
-            return services.data_consent_cancel(consent=consents[n])
-        return services.data_consent_create(policy=added[n - len(consents)], contact=contact)
+            return data_consent_cancel(consent=consents[n])
+        return data_consent_create(policy=added[n - len(consents)], contact=contact)
 
     results = run_together(2 * len(levels), work)
 
@@ -189,23 +192,21 @@ def test_consent_writes_racing_an_anonymization_neither_crash_nor_outlive_it(
     )
     consents = [factories.consent(subject=contact, policy_obj=policy) for _ in range(6)]
     for consent in consents[::2]:
-        services.data_consent_cancel(consent=consent)
+        data_consent_cancel(consent=consent)
     stale = [DataConsent.objects.get(pk=c.pk) for c in consents]
     refusals = (ValidationError,)  # SubjectReadOnlyError is one
 
     def work(n: int):
         if n == 0:
-            return services.subject_anonymize(subject=contact)
+            return subject_anonymize(subject=contact)
         consent = stale[(n - 1) % len(stale)]
         try:
             if n % 3 == 0:
-                services.data_consent_update(
-                    consent=consent, data={"note": f"Octavia called, thread {n}"}
-                )
+                data_consent_update(consent=consent, data={"note": f"Octavia called, thread {n}"})
             elif consent.state == DataConsent.State.ACTIVE:
-                services.data_consent_cancel(consent=consent, note=f"Octavia {n}")
+                data_consent_cancel(consent=consent, note=f"Octavia {n}")
             else:
-                services.data_consent_reactivate(consent=consent, note=f"Octavia {n}")
+                data_consent_reactivate(consent=consent, note=f"Octavia {n}")
         except refusals:
             return "refused"
         return "done"
@@ -231,7 +232,7 @@ def test_an_opt_in_racing_the_erasure_of_its_address_does_not_survive_it(postgre
 
     def work(n: int):
         if n == 0:
-            return services.subject_anonymize(subject=contact)
+            return subject_anonymize(subject=contact)
         outcomes = []
         for purpose in purposes[1:]:
             try:

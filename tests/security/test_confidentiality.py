@@ -8,9 +8,9 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from common.admin import dpo_views
-from consent import services
 from consent.models import DataConsent
 from consent.roles import SERVICE_DESK
+from consent.services.data_consents import data_consent_create
 
 SECRET_NOTE = "Zqx7 secret arrangement with the works council"
 TEAM_NOTE = "Wvk3 legal hold note"
@@ -42,13 +42,13 @@ def world(owner, team_member, contact, policy):
     legal = Group.objects.get(name="Legal")
     return {
         "contact": contact,
-        "secret": services.data_consent_create(
+        "secret": data_consent_create(
             policy=policy, contact=contact, confidential=True, owner_user=owner, note=SECRET_NOTE
         ),
-        "team": services.data_consent_create(
+        "team": data_consent_create(
             policy=policy, contact=contact, confidential=True, owner_team=legal, note=TEAM_NOTE
         ),
-        "public": services.data_consent_create(policy=policy, contact=contact, note=PUBLIC_NOTE),
+        "public": data_consent_create(policy=policy, contact=contact, note=PUBLIC_NOTE),
     }
 
 

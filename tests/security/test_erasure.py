@@ -11,9 +11,9 @@ from django.db import connection
 from django.urls import Resolver404, resolve
 from rest_framework.test import APIClient
 
-from consent import services
-from consent.contact_points import contact_point_consent_set
 from consent.models import ContactPointConsent, ErasureRecord, Suppression
+from consent.services.contact_points import contact_point_consent_set
+from consent.services.data_consents import data_consent_cancel
 from subjects.models import Contact
 from tests import factories
 from tests.dbdump import database_text
@@ -59,7 +59,7 @@ def erased(admin_user, dpo):
         user=admin_user,
     )
     cancelled = factories.consent(subject=contact, policy_obj=policy, note=f"{LAST} again")
-    services.data_consent_cancel(consent=cancelled, note=f"{LAST} withdrew")
+    data_consent_cancel(consent=cancelled, note=f"{LAST} withdrew")
     newsletter = factories.purpose(name="Newsletter")
     events = factories.purpose(profile=newsletter.profile, name="Events")
     for channel, value, purpose, status in (

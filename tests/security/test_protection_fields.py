@@ -5,7 +5,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from rest_framework.test import APIClient
 
-from consent import services
+from consent.services.subjects import subject_update
 from subjects.models import Contact, DataProtectionConsent, Lead
 from subjects.services import SYSTEM, subject_create
 from tests import factories
@@ -75,18 +75,18 @@ def test_the_service_enforces_the_permission_for_every_caller(marketer, dpo):
     lead = subject_create(model=Lead, data={"last_name": "King"}, user=dpo)
 
     with pytest.raises(ValidationError) as refused:
-        services.subject_update(subject=lead, data={"inherent_basis": True}, user=marketer)
+        subject_update(subject=lead, data={"inherent_basis": True}, user=marketer)
     assert refused.value.message_dict == {
         "inherent_basis": ["Only a data protection officer may change this field."]
     }
 
     # A caller that names nobody is refused too (fail closed); the named system and the DPO may.
     with pytest.raises(ValidationError):
-        services.subject_update(subject=lead, data={"inherent_basis": True}, user=None)
-    services.subject_update(subject=lead, data={"inherent_basis": True}, user=SYSTEM)
+        subject_update(subject=lead, data={"inherent_basis": True}, user=None)
+    subject_update(subject=lead, data={"inherent_basis": True}, user=SYSTEM)
     lead.refresh_from_db()
     assert lead.inherent_basis is True
-    services.subject_update(subject=lead, data={"restricted": True}, user=dpo)
+    subject_update(subject=lead, data={"restricted": True}, user=dpo)
     lead.refresh_from_db()
     assert lead.restricted is True
     assert lead.history.order_by("-history_id").first().history_user == dpo

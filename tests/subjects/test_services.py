@@ -1,7 +1,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from consent import services
+from consent.services.subjects import lead_qualify, subject_update
 from subjects import services as subject_services
 from subjects.models import PREFERENCE_FIELDS, Contact, Lead
 from subjects.services import SubjectReadOnlyError, subject_create
@@ -50,7 +50,7 @@ def test_disqualify_then_reactivate_lead(lead):
 
 
 def test_cannot_disqualify_a_qualified_lead(lead):
-    services.lead_qualify(lead=lead)
+    lead_qualify(lead=lead)
     with pytest.raises(ValidationError):
         subject_services.lead_disqualify(lead=Lead.objects.get(pk=lead.pk))
 
@@ -58,9 +58,9 @@ def test_cannot_disqualify_a_qualified_lead(lead):
 def test_qualified_and_disqualified_leads_are_read_only_until_reactivated(lead):
     subject_services.lead_disqualify(lead=lead)
     with pytest.raises(SubjectReadOnlyError):
-        services.subject_update(subject=lead, data={"first_name": "New"})
+        subject_update(subject=lead, data={"first_name": "New"})
     subject_services.lead_reactivate(lead=lead)
-    services.subject_update(subject=lead, data={"first_name": "New"})
+    subject_update(subject=lead, data={"first_name": "New"})
     assert Lead.objects.get(pk=lead.pk).first_name == "New"
 
 
@@ -71,7 +71,7 @@ def test_inactive_contact_is_read_only_and_keeps_its_consents(contact, policy):
     assert contact.state == "inactive"
     assert contact.is_read_only
     with pytest.raises(SubjectReadOnlyError):
-        services.subject_update(subject=contact, data={"allow_email": False})
+        subject_update(subject=contact, data={"allow_email": False})
     consent.refresh_from_db()
     assert consent.state == "active"
     subject_services.contact_reactivate(contact=contact)
@@ -79,7 +79,7 @@ def test_inactive_contact_is_read_only_and_keeps_its_consents(contact, policy):
 
 
 def test_update_records_history_with_user_source_and_reason(contact, admin_user):
-    services.subject_update(
+    subject_update(
         subject=contact,
         data={"allow_sms": False},
         user=admin_user,

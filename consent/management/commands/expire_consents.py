@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
-from consent.contact_points import contact_point_consents_expire
-from consent.services import data_consents_expire
+from consent.services.contact_points import contact_point_consents_expire
+from consent.services.data_consents import data_consents_expire
 
 
 class Command(BaseCommand):

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from consent.loads import consent_load_create, consent_load_run
+from consent.loads.runner import consent_load_create, consent_load_run
 from consent.models import ComplianceProfile, ConsentLoad
 
 

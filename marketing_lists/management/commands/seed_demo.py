@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 from django.utils import timezone
 
-from consent.contact_points import normalized_address_hash
+from consent.addresses import normalized_address_hash
 from consent.models import (
     ComplianceProfile,
     ConsentLevelSubstatus,

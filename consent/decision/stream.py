@@ -22,8 +22,8 @@ from django.db import connections, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from consent.contact_points import address_hasher
-from consent.decision import (
+from consent.addresses import address_hasher
+from consent.decision.rules import (
     ALLOW_FIELDS,
     SUBJECT_CHANNEL_FIELD,
     AddressFacts,

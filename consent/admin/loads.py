@@ -16,7 +16,8 @@ from django.template.response import TemplateResponse
 from django.urls import path
 
 from common.csvutil import csv_lines
-from consent.loads import HEADER, consent_load_confirm, consent_load_create
+from consent.loads.rows import HEADER
+from consent.loads.runner import consent_load_confirm, consent_load_create
 from consent.models import ComplianceProfile, ConsentLoad
 
 ERRORS_SHOWN = 100  # on the page; the CSV holds every stored row error

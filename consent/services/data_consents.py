@@ -1,28 +1,24 @@
-"""Writes on data consents and the subject workflows that involve them.
+"""Writes on data consents (DESIGN §3.2): create, edit, cancel, reactivate, and the daily expiry.
 
 Every function is keyword-only, atomic, validates before it writes, and leaves a history row
-with user, source and reason for each row it changes — bulk paths included.
+with user, source and reason for each row it changes, bulk paths included.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from consent.contact_points import EXPIRY_BATCH_SIZE, contact_points_erase_for
-from consent.models import ConsentLevelSubstatus, DataConsent, DataPolicy, ErasureRecord
+from consent.models import ConsentLevelSubstatus, DataConsent, DataPolicy
+from consent.services.contact_points import EXPIRY_BATCH_SIZE
+from consent.services.summaries import _refresh_subjects_of, _subjects_recompute_sql
 from subjects import services as subject_services
 from subjects.audit import Source, history_attrs, history_insert_sql, history_params, stamp
 from subjects.models import (
-    DERIVED_FIELDS,
-    PREFERENCE_FIELDS,
     Contact,
-    DataProtectionConsent,
     Lead,
-    Subject,
 )
 
 CONSENT_EDITABLE_FIELDS = (
@@ -33,226 +29,27 @@ CONSENT_EDITABLE_FIELDS = (
     "owner_team",
     "note",
 )
+
+
 CONFIDENTIAL_OWNER_REQUIRED = "A confidential consent needs a specific owner user or team."
+
+
 BATCH_SIZE = 1000
+
+
 EXPIRY_WINDOW = 100_000  # due consents read at once, then expired in id order
+
+
 EXPIRY_MAX_PASSES = 3  # a pass only repeats for consents changed while it ran
+
+
 EXPIRED_REASON = "expired"
+
+
 EXPIRED_SUBJECT_REASON = "data consent expired"
+
+
 GIVEN_AT_CLOCK_SKEW = timedelta(days=1)  # evidence cannot come from the future
-REDACTED = "[redacted on anonymization]"
-# Reasons the services write themselves; any other reason is free text and may hold PII.
-SERVICE_REASONS = ("consent given", "edited", "cancelled", "reactivated", "expired", "anonymized")
-
-
-# ---------------------------------------------------------------------------------------------
-# Derived subject fields
-
-
-@dataclass(frozen=True)
-class ConsentSummary:
-    level: int = 0
-    max_expiry: date | None = None
-    active_count: int = 0
-    total_count: int = 0
-
-
-def consent_summaries(*, model: type[Subject], ids) -> dict[int, ConsentSummary]:
-    """One aggregate query: the consent summary of each subject id."""
-    field = model._meta.model_name
-    active = Q(state=DataConsent.State.ACTIVE)
-    rows = (
-        DataConsent.objects.filter(**{f"{field}__in": ids})
-        .values(field)
-        .annotate(
-            level=Max("consent_level", filter=active),
-            max_expiry=Max("valid_until", filter=active),
-            active_count=Count("id", filter=active),
-            total_count=Count("id"),
-        )
-        .order_by()
-    )
-    return {
-        row[field]: ConsentSummary(
-            level=row["level"] or 0,
-            max_expiry=row["max_expiry"],
-            active_count=row["active_count"],
-            total_count=row["total_count"],
-        )
-        for row in rows
-    }
-
-
-def subjects_refresh(
-    *, model: type[Subject], ids, user=None, source: str = Source.SYSTEM, reason: str = ""
-) -> int:
-    """Recompute the derived fields of the given subjects; history row for each change."""
-    ids = sorted(set(ids) - {None})
-    changed = []
-    for start in range(0, len(ids), BATCH_SIZE):
-        chunk = ids[start : start + BATCH_SIZE]
-        summaries = consent_summaries(model=model, ids=chunk)
-        for subject in model.objects.filter(pk__in=chunk):
-            summary = summaries.get(subject.pk, ConsentSummary())
-            if subject_services.subject_apply_consent_summary(subject, **asdict(summary)):
-                subject.updated_at = timezone.now()
-                changed.append(subject)
-    if changed:
-        model.objects.bulk_update(
-            changed, [*DERIVED_FIELDS, *PREFERENCE_FIELDS, "updated_at"], batch_size=BATCH_SIZE
-        )
-        model.history.bulk_history_create(
-            changed,
-            batch_size=BATCH_SIZE,
-            update=True,
-            default_user=user if user and user.is_authenticated else None,
-            default_change_reason=reason or "consent summary recomputed",
-            custom_historical_attrs=history_attrs(source),
-        )
-    return len(changed)
-
-
-def _refresh_subjects_of(consents, *, user=None, source: str, reason: str) -> None:
-    consents = list(consents)
-    subjects_refresh(
-        model=Lead, ids=[c.lead_id for c in consents], user=user, source=source, reason=reason
-    )
-    subjects_refresh(
-        model=Contact, ids=[c.contact_id for c in consents], user=user, source=source, reason=reason
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# Subjects
-
-
-@transaction.atomic
-def subject_update(
-    *, subject: Subject, data: dict, user=None, source: str = Source.INTERNAL, reason: str = ""
-) -> Subject:
-    """Edit a subject's own fields; refused for read-only subjects."""
-    subject_services.lock_for_write(subject)
-    subject_services.ensure_writable(subject)
-    subject_services.subject_assign(subject, data, user=user)
-    summary = consent_summaries(model=type(subject), ids=[subject.pk]).get(
-        subject.pk, ConsentSummary()
-    )
-    subject_services.subject_apply_consent_summary(subject, **asdict(summary))
-    stamp(subject, user=user, source=source, reason=reason or "edited")
-    subject.save()
-    return subject
-
-
-@transaction.atomic
-def lead_qualify(
-    *, lead: Lead, convert: bool = False, user=None, source: str = Source.INTERNAL
-) -> Contact | None:
-    """Qualify a lead; with `convert`, create its contact and link the active consents to it."""
-    lead = Lead.objects.select_for_update().get(pk=lead.pk)
-    subject_services.ensure_writable(lead)
-    contact = (
-        subject_services.contact_from_lead(lead=lead, user=user, source=source) if convert else None
-    )
-    subject_services.lead_mark_qualified(lead=lead, contact=contact, user=user, source=source)
-    if contact is not None:
-        consents = list(DataConsent.objects.filter(lead=lead, state=DataConsent.State.ACTIVE))
-        for consent in consents:
-            consent.contact = contact
-            stamp(
-                consent,
-                user=user,
-                source=source,
-                reason=f"linked to contact {contact.pk} on conversion of lead {lead.pk}",
-            )
-            consent.save()
-        subjects_refresh(
-            model=Contact,
-            ids=[contact.pk],
-            user=user,
-            source=source,
-            reason=f"converted from lead {lead.pk}",
-        )
-        contact.refresh_from_db()
-    return contact
-
-
-@transaction.atomic
-def subject_anonymize(
-    *, subject: Subject, user=None, source: str = Source.INTERNAL
-) -> ErasureRecord:
-    """Irreversibly erase a subject's PII (GDPR Art. 17), keeping a PII-free erasure record."""
-    model = type(subject)
-    subject = model.objects.select_for_update().get(pk=subject.pk)
-    if subject.is_anonymized:
-        raise ValidationError("This subject is already anonymized.", code="anonymized")
-    email, phone = subject.email, subject.phone  # for the contact points, before the scrub
-    field = subject.subject_type
-    other = "contact" if field == "lead" else "lead"
-    unlinked = anonymized = 0
-    scrubbed_ids = []
-    for consent in DataConsent.objects.filter(**{field: subject}).select_related(other):
-        other_subject = getattr(consent, other)
-        stamp(consent, user=user, source=source, reason="anonymized")
-        if other_subject is not None and not other_subject.is_anonymized:
-            # The consent is also the other subject's (after a conversion): keep it for them.
-            setattr(consent, field, None)
-            unlinked += 1
-        else:
-            consent.state = DataConsent.State.INACTIVE
-            consent.status_reason = DataConsent.Reason.ANONYMIZED
-            consent.note, consent.ip_address, consent.user_agent = "", None, ""
-            scrubbed_ids.append(consent.pk)
-            anonymized += 1
-        consent.save()
-    # Free-text evidence may name the person; the history keeps only the service reasons.
-    DataConsent.history.filter(id__in=scrubbed_ids).update(note="", ip_address=None, user_agent="")
-    DataConsent.history.filter(id__in=scrubbed_ids).exclude(
-        history_change_reason__in=SERVICE_REASONS
-    ).update(history_change_reason=REDACTED)
-    subject_services.subject_scrub(subject=subject, user=user, source=source)
-    subjects_refresh(model=model, ids=[subject.pk], user=user, source=source, reason="anonymized")
-    contact_point_counts = contact_points_erase_for(
-        email=email, phone=phone, user=user, source=source
-    )
-    return ErasureRecord.objects.create(
-        subject_type=field,
-        subject_id=subject.pk,
-        erased_by=user if user and user.is_authenticated else None,
-        counts={
-            "data_consents_anonymized": anonymized,
-            "data_consents_unlinked": unlinked,
-            **contact_point_counts,
-        },
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# Data policies
-
-
-@transaction.atomic
-def data_policy_save(*, policy: DataPolicy, user=None, source: str = Source.INTERNAL) -> DataPolicy:
-    """Create or edit a policy. Existing consents keep the level they were given at."""
-    policy.full_clean()
-    stamp(policy, user=user, source=source, reason="edited" if policy.pk else "created")
-    policy.save()
-    return policy
-
-
-@transaction.atomic
-def data_policy_delete(*, policy: DataPolicy, user=None, source: str = Source.INTERNAL) -> None:
-    if policy.consents.exists():
-        raise ValidationError(
-            "Data consents were given under this policy, so it cannot be deleted; "
-            "set active to false instead.",
-            code="invalid_state",
-        )
-    stamp(policy, user=user, source=source, reason="deleted")
-    policy.delete()
-
-
-# ---------------------------------------------------------------------------------------------
-# Data consents
 
 
 def _check_owner_and_substatus(consent: DataConsent) -> None:
@@ -563,67 +360,3 @@ def _expire_sql() -> str:
         {history_insert_sql(DataConsent, rows="expired", quote_name=qn)}
         RETURNING lead_id, contact_id
     """
-
-
-def _subjects_recompute_sql(*, model: type[Subject], ids: list[int], now, reason: str) -> int:
-    """`subjects_refresh` in one statement, for subjects locked by the caller.
-
-    The derivation mirrors `consent_summaries` and `subject_apply_consent_summary` (DESIGN
-    §3.1, first match wins; becoming `restrict` switches every preference off);
-    tests/consent/test_expiry.py checks both paths agree.
-    """
-    qn = connection.ops.quote_name
-    table = qn(model._meta.db_table)
-    relation = qn(DataConsent._meta.get_field(model._meta.model_name).column)
-    preferences = ", ".join(
-        f"{qn(name)} = CASE WHEN d.protection = %(restrict)s "
-        f"AND s.data_protection_consent <> %(restrict)s THEN false ELSE s.{qn(name)} END"
-        for name in PREFERENCE_FIELDS
-    )
-    sql = f"""
-        WITH derived AS (
-            SELECT s.id,
-                   summary.level,
-                   summary.max_expiry,
-                   CASE WHEN s.restricted THEN %(restrict)s
-                        WHEN summary.active_count > 0 THEN %(explicit)s
-                        WHEN s.inherent_basis THEN %(inherent)s
-                        WHEN summary.total_count > 0 THEN %(restrict)s
-                        ELSE %(none)s
-                   END AS protection
-            FROM {table} AS s
-            CROSS JOIN LATERAL (
-                SELECT COALESCE(MAX(dc.consent_level) FILTER (WHERE dc.state = %(active)s), 0)
-                           AS level,
-                       MAX(dc.valid_until) FILTER (WHERE dc.state = %(active)s) AS max_expiry,
-                       COUNT(*) FILTER (WHERE dc.state = %(active)s) AS active_count,
-                       COUNT(*) AS total_count
-                FROM {qn(DataConsent._meta.db_table)} AS dc
-                WHERE dc.{relation} = s.id
-            ) AS summary
-            WHERE s.id = ANY(%(ids)s)
-        ), changed AS (
-            UPDATE {table} AS s
-            SET consent_level = d.level,
-                max_expiry_date = d.max_expiry,
-                data_protection_consent = d.protection,
-                {preferences},
-                updated_at = %(history_date)s
-            FROM derived AS d
-            WHERE s.id = d.id
-              AND s.id = ANY(%(ids)s)
-              AND (s.consent_level, s.max_expiry_date, s.data_protection_consent)
-                  IS DISTINCT FROM (d.level, d.max_expiry, d.protection)
-            RETURNING s.*
-        )
-        {history_insert_sql(model, rows="changed", quote_name=qn)}
-    """
-    params = {
-        "ids": ids,
-        "active": DataConsent.State.ACTIVE,
-        **{value: value for value in DataProtectionConsent.values},
-        **history_params(now=now, reason=reason, source=Source.SYSTEM),
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount

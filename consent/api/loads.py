@@ -13,7 +13,8 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from common.api import IdRelatedField, StrictFilterSet
-from consent.loads import HEADER, consent_load_create
+from consent.loads.rows import HEADER
+from consent.loads.runner import consent_load_create
 from consent.models import ComplianceProfile, ConsentLoad
 from consent.models.load import COUNT_LABELS, COUNT_NAMES
 

@@ -1,8 +1,4 @@
-"""Admin for compliance profiles, purposes, topics, contact-point consents and suppressions.
-
-Contact-point consents change only through `contact_point_consent_set` (source `internal`),
-so every change keeps its previous state in the history.
-"""
+"""Contact-point consents and suppressions in the admin."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -18,107 +14,17 @@ from common.admin import (
     ServiceModelForm,
     add_service_errors,
 )
-from consent import contact_points
 from consent.models import (
     Channel,
-    ComplianceProfile,
     ContactPointConsent,
-    Purpose,
     Suppression,
-    Topic,
 )
-from subjects.admin_audit import AuditedAdminMixin
+from consent.services.contact_points import (
+    contact_point_consent_set,
+    suppression_add,
+    suppression_remove,
+)
 from subjects.audit import Source
-
-
-class PurposeInline(admin.TabularInline):
-    model = Purpose
-    extra = 0
-    fields = ["name", "kind", "consent_model", "required_level"]
-    show_change_link = True
-
-
-class TopicInline(admin.TabularInline):
-    model = Topic
-    extra = 0
-    fields = ["name", "description", "active"]
-
-
-class ComplianceProfileForm(ServiceModelForm):
-    """Saved by `compliance_profile_save`: making this profile the default unsets the previous
-    one (with its history row) instead of failing on the one-default constraint."""
-
-    class Meta:
-        model = ComplianceProfile
-        fields = "__all__"
-
-    def apply(self, user):
-        changed = self.changed_data if self.instance.pk else self.cleaned_data
-        data = {name: self.cleaned_data[name] for name in changed}
-        return contact_points.compliance_profile_save(
-            self.instance, data, user=user, source=Source.INTERNAL
-        )
-
-
-class ConfigurationAdminMixin(AuditedAdminMixin):
-    """Profiles, purposes and topics are deleted through `configuration_delete`: never the default
-    profile, never anything still in use — checked with existence queries, not by loading every
-    protected row (millions of consent records) the way the admin's delete page would."""
-
-    def has_delete_permission(self, request, obj=None):
-        if isinstance(obj, ComplianceProfile) and obj.is_default:
-            return False
-        return super().has_delete_permission(request, obj)
-
-    def get_deleted_objects(self, objs, request):
-        refusals = [
-            refusal
-            for obj in objs
-            if (refusal := contact_points.configuration_delete_refusal(obj)) is not None
-        ]
-        if refusals:
-            return [], {}, set(), refusals
-        return super().get_deleted_objects(objs, request)
-
-    def delete_model(self, request, obj):
-        contact_points.configuration_delete(obj, user=request.user, source=Source.INTERNAL)
-
-    def delete_queryset(self, request, queryset):
-        for obj in queryset:
-            self.delete_model(request, obj)
-
-
-@admin.register(ComplianceProfile)
-class ComplianceProfileAdmin(ServiceAdminMixin, ConfigurationAdminMixin, SimpleHistoryAdmin):
-    form = ComplianceProfileForm
-    list_display = [
-        "name",
-        "slug",
-        "is_default",
-        "check_subject_consent",
-        "double_opt_in",
-        "unsubscribe_scope",
-        "data_policy",
-    ]
-    prepopulated_fields = {"slug": ["name"]}
-    inlines = [PurposeInline]
-
-
-@admin.register(Purpose)
-class PurposeAdmin(ConfigurationAdminMixin, SimpleHistoryAdmin):
-    list_display = ["name", "profile", "kind", "consent_model", "required_level"]
-    list_filter = ["profile", "kind", "consent_model"]
-    list_select_related = ["profile"]
-    inlines = [TopicInline]
-
-
-@admin.register(Topic)
-class TopicAdmin(ConfigurationAdminMixin, SimpleHistoryAdmin):
-    list_display = ["name", "purpose", "active"]
-    list_filter = ["active", "purpose"]
-    list_select_related = ["purpose"]
-    search_fields = ["name"]
-
 
 KEY_FIELDS = ("channel", "value", "purpose", "topic")
 
@@ -142,7 +48,7 @@ class ContactPointConsentForm(ServiceModelForm):
         # On the change page the key (channel, value, purpose, topic) is read-only, so not in
         # cleaned_data: it comes from the record being changed.
         key = {name: getattr(self.instance, name) for name in KEY_FIELDS if self.instance.pk}
-        record, _, _ = contact_points.contact_point_consent_set(
+        record, _, _ = contact_point_consent_set(
             **key, **self.cleaned_data, source=Source.INTERNAL, user=user
         )
         return record
@@ -223,7 +129,7 @@ class SuppressionAdmin(LargeTableAdminMixin, SimpleHistoryAdmin):
         return self._address_form_view(
             request,
             "Suppress an address",
-            lambda data: contact_points.suppression_add(**data, user=request.user),
+            lambda data: suppression_add(**data, user=request.user),
         )
 
     def unsuppress_view(self, request):
@@ -232,7 +138,7 @@ class SuppressionAdmin(LargeTableAdminMixin, SimpleHistoryAdmin):
         return self._address_form_view(
             request,
             "Allow a suppressed address again (audited)",
-            lambda data: contact_points.suppression_remove(**data, user=request.user),
+            lambda data: suppression_remove(**data, user=request.user),
         )
 
     def _address_form_view(self, request, title, run):

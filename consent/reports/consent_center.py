@@ -3,7 +3,7 @@ purpose and topic, with what the decision engine says right now ("will send / wi
 
 from dataclasses import dataclass
 
-from consent.decision import decide_many
+from consent.decision.bulk import decide_many
 from consent.models import Channel, ContactPointConsent, Purpose, Topic
 from subjects.models import Subject
 from subjects.normalize import email_key

@@ -11,8 +11,8 @@ from datetime import datetime
 
 from django.db.models import Model, Q, QuerySet
 
-from consent.consent_center import subject_addresses
 from consent.models import ContactPointConsent, DataConsent, Purpose, Topic
+from consent.reports.consent_center import subject_addresses
 from subjects.models import Subject
 
 SKIPPED_FIELDS = {"id", "updated_at", "created_at"}

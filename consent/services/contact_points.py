@@ -6,47 +6,45 @@ that leave no trace are the ones erasure must remove (GDPR Art. 17).
 """
 
 import hashlib
-import hmac
-from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 
-from django.conf import settings
-from django.contrib.admin.models import LogEntry
-from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
+from consent.addresses import address_hash, field_error, normalize_address, normalized_address_hash
 from consent.models import (
-    Channel,
-    ComplianceProfile,
     ContactPointConsent,
     Purpose,
     Suppression,
     Topic,
 )
-from consent.models.contact_point import ADDRESS_MAX_LENGTH
 from subjects.audit import (
     Source,
-    delete_audited,
     history_attrs,
     history_insert_sql,
     history_params,
     stamp,
 )
-from subjects.models import ANONYMIZED_NAME, Contact, Lead
-from subjects.normalize import normalize_email, normalize_phone
 
 Status = ContactPointConsent.Status
+
+
 BATCH_SIZE = 1000
+
+
 # Rows per batch of both daily expiry sweeps (contact-point opt-ins here, data consents in
 # consent.services, which imports this module): set-based, so fewer, larger statements.
 EXPIRY_BATCH_SIZE = 5000
+
+
 SUPPRESSED_MESSAGE = (
     "This address is suppressed: its owner was erased after opting out, so it cannot be "
     "opted in again unless a DPO removes the suppression."
 )
+
+
 # Fields a repeated set is compared on: the same status with the same evidence is a no-op.
 EVIDENCE_FIELDS = (
     "status",
@@ -60,6 +58,8 @@ EVIDENCE_FIELDS = (
     "notice_version",
     "expires_at",
 )
+
+
 # The state an expired opt-in is left in: the evidence now describes the system's change.
 EXPIRED_STATE = {
     "status": Status.NOT_SET,
@@ -71,92 +71,6 @@ EXPIRED_STATE = {
     "ip_address": None,
     "user_agent": "",
 }
-
-
-# ---------------------------------------------------------------------------------------------
-# Addresses
-
-
-def normalize_address(channel: str, value: str) -> str:
-    """The stored form of an address; field errors (`channel`, `value`) for invalid input.
-
-    Emails are fully lower-cased (subjects keep the local part's case and are compared on
-    `Lower("email")`), phone numbers become E.164, custom ids are stripped.
-    """
-    if not isinstance(channel, str) or channel not in _CHANNELS:
-        raise field_error("channel", f"Unknown channel {channel!r}.")
-    if not isinstance(value, str):
-        raise field_error("value", "Enter the address as text.")
-    try:
-        return _NORMALIZERS[channel](value)
-    except ValidationError as exc:
-        raise ValidationError({"value": exc}) from exc
-
-
-def field_error(field: str, message: str, code: str = "invalid") -> ValidationError:
-    """A field-keyed error that keeps its code (API clients and tests branch on it)."""
-    return ValidationError({field: ValidationError(message, code=code)})
-
-
-def _normalize_custom(value: str) -> str:
-    value = value.strip()
-    if not value:
-        raise ValidationError("Enter an identifier.", code="required")
-    if not value.isprintable():  # a NUL or control character no database column should hold
-        raise ValidationError("Enter an identifier without control characters.", code="invalid")
-    if len(value) > ADDRESS_MAX_LENGTH:
-        raise ValidationError(f"At most {ADDRESS_MAX_LENGTH} characters.", code="max_length")
-    return value
-
-
-_CHANNELS = frozenset(Channel.values)
-_NORMALIZERS: dict[str, Callable[[str], str]] = {
-    Channel.EMAIL: lambda value: normalize_email(value).lower(),
-    Channel.SMS: normalize_phone,
-    Channel.VOICE: normalize_phone,
-    Channel.CUSTOM: _normalize_custom,
-}
-
-
-def normalized_address_hash(value: str) -> str:
-    """HMAC-SHA256 (hex) of an already normalized address, keyed with its own secret."""
-    return hmac.digest(settings.SUPPRESSION_HASH_KEY.encode(), value.encode(), "sha256").hex()
-
-
-def address_hasher() -> Callable[[str], str]:
-    """`normalized_address_hash` for many addresses (audiences, bulk checks, loads): the same
-    HMAC-SHA256 (RFC 2104) with the keyed inner and outer states computed once and copied per
-    address instead of re-derived from the key on every call — about 3× faster."""
-    key = settings.SUPPRESSION_HASH_KEY.encode()
-    block = hashlib.sha256().block_size
-    if len(key) > block:
-        key = hashlib.sha256(key).digest()
-    key = key.ljust(block, b"\0")
-    inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in key))
-    outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in key))
-
-    def address_hash(value: str) -> str:
-        digest = inner.copy()
-        digest.update(value.encode())
-        result = outer.copy()
-        result.update(digest.digest())
-        return result.hexdigest()
-
-    return address_hash
-
-
-def address_hash(channel: str, value: str) -> str:
-    return normalized_address_hash(normalize_address(channel, value))
-
-
-def is_suppressed(channel: str, value: str) -> bool:
-    return Suppression.objects.filter(
-        channel=channel, value_hash=address_hash(channel, value)
-    ).exists()
-
-
-# ---------------------------------------------------------------------------------------------
-# Contact-point consent
 
 
 def _lock_address(channel: str, value: str) -> None:
@@ -399,10 +313,6 @@ def _expire_batch_sql(*, now: datetime, after: tuple | None, batch_size: int) ->
         return cursor.fetchall()
 
 
-# ---------------------------------------------------------------------------------------------
-# Suppressions
-
-
 def _suppress(
     *, channel: str, value_hash: str, reason: str, user, source: str
 ) -> tuple[Suppression, bool]:
@@ -456,188 +366,3 @@ def suppression_remove(
     stamp(suppression, user=user, source=source, reason=reason)
     suppression.delete()
     return True
-
-
-# ---------------------------------------------------------------------------------------------
-# Erasure (called by consent.services.subject_anonymize)
-
-# The contact-point channels a subject's address field is reachable on.
-SUBJECT_ADDRESS_CHANNELS = {"email": (Channel.EMAIL,), "phone": (Channel.SMS, Channel.VOICE)}
-
-
-def _stored_form(channel: str, value: str) -> str:
-    # A legacy address that no longer validates must not stop an erasure: fall back to the
-    # trimmed form (lower-cased for email, as contact points store it).
-    try:
-        return normalize_address(channel, value)
-    except ValidationError:
-        value = value.strip()
-        return value.lower() if channel == Channel.EMAIL else value
-
-
-def _still_used(field: str, value: str) -> bool:
-    """Does a non-anonymized lead or contact still hold this email / phone?"""
-    lookup = "with_email" if field == "email" else "with_phone"
-    return any(
-        getattr(model.objects.not_anonymized(), lookup)(value).exists() for model in (Lead, Contact)
-    )
-
-
-def _scrub_admin_log(record_ids: list[int]) -> None:
-    # The admin log keeps each changed record's __str__, which names the address.
-    LogEntry.objects.filter(
-        content_type=ContentType.objects.get_for_model(ContactPointConsent),
-        object_id__in=[str(pk) for pk in record_ids],
-    ).update(object_repr=ANONYMIZED_NAME, change_message="")
-
-
-def _erase_address(*, channel: str, value: str, user, source: str) -> tuple[int, int]:
-    """Delete an address's records and their history; an opt-out becomes a suppression first."""
-    _lock_address(channel, value)
-    records = ContactPointConsent.objects.for_address(channel, value)
-    statuses = dict(records.values_list("pk", "status"))
-    if not statuses:
-        return 0, 0
-    suppressed = False
-    if Status.OPTED_OUT in statuses.values():
-        _, suppressed = _suppress(
-            channel=channel,
-            value_hash=normalized_address_hash(value),
-            reason="owner erased after opting out",
-            user=user,
-            source=source,
-        )
-    records.delete()
-    # After the delete: simple-history has just written a deletion row naming the address too.
-    ContactPointConsent.history.filter(channel=channel, value=value).delete()
-    _scrub_admin_log(list(statuses))
-    return len(statuses), int(suppressed)
-
-
-def contact_points_erase_for(
-    *, email: str | None, phone: str | None, user=None, source: str = Source.INTERNAL
-) -> dict[str, int]:
-    """Erase the contact-point consents of an anonymized subject's addresses (DESIGN §3.1).
-
-    Call it once the subject itself is anonymized. An address another non-anonymized lead or
-    contact still uses keeps its records. Otherwise its records and their history rows are
-    deleted, and where one was an opt-out a suppression (keyed hash only) is created first, so
-    a later import or form can never opt the address back in silently.
-    """
-    counts = Counter(
-        contact_point_consents_deleted=0, suppressions_added=0, contact_point_addresses_kept=0
-    )
-    for field, value in (("email", email), ("phone", phone)):
-        if not value:
-            continue
-        if _still_used(field, value):
-            counts["contact_point_addresses_kept"] += 1
-            continue
-        for channel in SUBJECT_ADDRESS_CHANNELS[field]:
-            deleted, suppressed = _erase_address(
-                channel=channel, value=_stored_form(channel, value), user=user, source=source
-            )
-            counts["contact_point_consents_deleted"] += deleted
-            counts["suppressions_added"] += suppressed
-    return dict(counts)
-
-
-# ---------------------------------------------------------------------------------------------
-# Configuration: compliance profiles, purposes, topics (API and admin)
-
-
-class ConfigurationConflict(ValidationError):
-    """The configuration's current state forbids the change: still in use, the default profile,
-    a concurrent default switch (409 in the API)."""
-
-
-def configuration_save(instance: models.Model, data: dict, *, user, source: str) -> models.Model:
-    """Apply `data`, validate the model, save it with who / how / why (purposes, topics)."""
-    for name, value in data.items():
-        setattr(instance, name, value)
-    instance.full_clean()
-    stamp(instance, user=user, source=source, reason="edited" if instance.pk else "created")
-    instance.save()
-    return instance
-
-
-def _blocking_references(model, queryset, depth: int = 0) -> set[str]:
-    """What still references the rows of `queryset` through a PROTECT foreign key — theirs or
-    that of the rows a delete would cascade to. Existence queries only: a ProtectedError would
-    first load every protecting row (millions of consent records) into memory."""
-    blocking = set()
-    for relation in model._meta.related_objects:
-        related = relation.related_model._base_manager.filter(
-            **{f"{relation.field.name}__in": queryset}
-        )
-        if relation.on_delete in (models.PROTECT, models.RESTRICT):
-            if related.exists():
-                blocking.add(str(relation.related_model._meta.verbose_name_plural))
-        elif relation.on_delete is models.CASCADE and depth < 3:
-            blocking |= _blocking_references(relation.related_model, related, depth + 1)
-    return blocking
-
-
-def configuration_delete_refusal(instance: models.Model, *, hint: str = "") -> str | None:
-    """Why `instance` (a profile, purpose or topic) cannot be deleted, or None if it can."""
-    if isinstance(instance, ComplianceProfile) and instance.is_default:
-        return "This is the default compliance profile; make another profile the default first."
-    blocking = _blocking_references(type(instance), type(instance).objects.filter(pk=instance.pk))
-    if blocking:
-        name = instance._meta.verbose_name
-        return (
-            f"This {name} is still used by {', '.join(sorted(blocking))}, so it cannot be "
-            f"deleted.{' ' + hint if hint else ''}"
-        )
-    return None
-
-
-@transaction.atomic
-def configuration_delete(instance: models.Model, *, user, source: str, hint: str = "") -> None:
-    """Delete a profile, purpose or topic nothing uses any more (with what cascades from it)."""
-    refusal = configuration_delete_refusal(instance, hint=hint)
-    if refusal:
-        raise ConfigurationConflict(refusal)
-    delete_audited(instance, user=user, source=source)
-
-
-ONE_DEFAULT_MESSAGE = (
-    "Exactly one compliance profile is the default: make another profile the default instead."
-)
-
-
-@transaction.atomic
-def compliance_profile_save(
-    profile: ComplianceProfile, data: dict, *, user, source: str
-) -> ComplianceProfile:
-    """Save a profile; making it the default switches the default atomically.
-
-    Every profile row is locked first (a short table), so two requests that each make a
-    different profile the default run one after the other and the later one wins; the old
-    default is unset with its own history row. Unsetting the default itself is refused: there
-    is always exactly one.
-    """
-    was_default = profile.pk is not None and profile.is_default
-    if was_default and data.get("is_default") is False:
-        raise ValidationError({"is_default": ONE_DEFAULT_MESSAGE})
-    for name, value in data.items():
-        setattr(profile, name, value)
-    # The one-default constraint is this function's job; everything else is validated here.
-    profile.full_clean(validate_constraints=False)
-    if profile.is_default:
-        list(ComplianceProfile.objects.select_for_update().order_by("pk").values_list("pk"))
-        previous = ComplianceProfile.objects.filter(is_default=True).exclude(pk=profile.pk)
-        for other in previous:
-            other.is_default = False
-            stamp(other, user=user, source=source, reason="no longer the default profile")
-            other.save(update_fields=["is_default"])
-    stamp(profile, user=user, source=source, reason="edited" if profile.pk else "created")
-    try:
-        with transaction.atomic():
-            profile.save()
-    except IntegrityError as exc:
-        # Only a profile created as the default at the very same moment gets here.
-        raise ConfigurationConflict(
-            "Another compliance profile became the default at the same moment; try again."
-        ) from exc
-    return profile

@@ -16,14 +16,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from consent import services
-from consent.contact_points import (
-    SUPPRESSED_MESSAGE,
-    contact_point_consent_set,
-    field_error,
-    is_suppressed,
-    normalize_address,
-)
+from consent.addresses import field_error, is_suppressed, normalize_address
 from consent.models import (
     Channel,
     ComplianceProfile,
@@ -33,6 +26,8 @@ from consent.models import (
     Purpose,
     Topic,
 )
+from consent.services.contact_points import SUPPRESSED_MESSAGE, contact_point_consent_set
+from consent.services.data_consents import data_consent_create
 from subjects.models import Contact, Lead, Subject
 from subjects.services import subject_create
 
@@ -257,7 +252,7 @@ def _data_consent_for(
     user_agent: str,
     note: str,
 ) -> DataConsent:
-    return services.data_consent_create(
+    return data_consent_create(
         policy=policy,
         **{subject.subject_type: subject},
         source=source,

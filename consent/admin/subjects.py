@@ -1,5 +1,6 @@
-"""Admin for leads, contacts and their data consents (the subject pages live here because they
-show consents and call the consent workflows)."""
+"""Lead and contact pages: derived fields, consents inline, the consent center, the timeline and
+access report, and the lifecycle buttons (qualify, convert, disqualify, deactivate, anonymize).
+"""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +14,6 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from common.admin import (
@@ -22,25 +22,21 @@ from common.admin import (
     ServiceAdminMixin,
     add_service_errors,
 )
-from consent import services, timeline
-from consent.consent_center import subject_consent_center
+from consent.admin.data_consents import DataConsentInline
 from consent.forms import (
     ContactForm,
-    DataConsentAddForm,
-    DataConsentChangeForm,
     LeadForm,
     VerbalConsentForm,
 )
-from consent.models import ConsentLevelSubstatus, DataConsent, DataPolicy, ErasureRecord
+from consent.reports.consent_center import subject_consent_center
+from consent.reports.timeline import subject_access_report, subject_timeline
+from consent.services.erasure import subject_anonymize
+from consent.services.subjects import lead_qualify
 from subjects import services as subject_services
-from subjects.admin_audit import AuditedAdminMixin
 from subjects.models import Contact, Lead
 from subjects.normalize import normalize_phone
 
 TIMELINE_PAGE_SIZE = 100
-
-# ---------------------------------------------------------------------------------------------
-# Lifecycle actions: one registry serves the subject page buttons and the changelist actions.
 
 
 @dataclass(frozen=True)
@@ -60,13 +56,11 @@ def _open(lead):
 LEAD_ACTIONS = {
     a.name: a
     for a in [
-        SubjectAction(
-            "qualify", "Qualify", lambda s, u: services.lead_qualify(lead=s, user=u), _open
-        ),
+        SubjectAction("qualify", "Qualify", lambda s, u: lead_qualify(lead=s, user=u), _open),
         SubjectAction(
             "convert",
             "Qualify and convert to contact",
-            lambda s, u: services.lead_qualify(lead=s, convert=True, user=u),
+            lambda s, u: lead_qualify(lead=s, convert=True, user=u),
             _open,
             warning="A contact is created from this lead and its active data consents are "
             "linked to the new contact.",
@@ -85,6 +79,8 @@ LEAD_ACTIONS = {
         ),
     ]
 }
+
+
 CONTACT_ACTIONS = {
     a.name: a
     for a in [
@@ -103,17 +99,23 @@ CONTACT_ACTIONS = {
         ),
     ]
 }
+
+
 ANONYMIZE = SubjectAction(
     "anonymize",
     "Anonymize",
-    lambda s, u: services.subject_anonymize(subject=s, user=u),
+    lambda s, u: subject_anonymize(subject=s, user=u),
     lambda s: not s.is_anonymized,
     permission="anonymize",
     warning="Irreversible. Names, email and phone are erased from this record and its history, "
     "every data consent becomes inactive with reason “anonymized”, and the record stays "
     "read-only for ever.",
 )
+
+
 LEAD_ACTIONS["anonymize"] = ANONYMIZE
+
+
 CONTACT_ACTIONS["anonymize"] = ANONYMIZE
 
 
@@ -136,31 +138,6 @@ def _bulk_action(action: SubjectAction):
     return admin.action(description=f"{action.label} selected", permissions=[action.permission])(
         run
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Data consents shown on the subject page (read-only; confidentiality applied)
-
-
-class DataConsentInline(admin.TabularInline):
-    model = DataConsent
-    extra = 0
-    max_num = 0
-    can_delete = False
-    show_change_link = True
-    fields = readonly_fields = [
-        "policy",
-        "consent_level",
-        "state",
-        "status_reason",
-        "given_at",
-        "valid_until",
-        "confidential",
-        "source",
-    ]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("policy").visible_to(request.user)
 
 
 class LeadConsentInline(DataConsentInline):
@@ -338,7 +315,7 @@ class SubjectAdmin(LargeTableAdminMixin, ServiceAdminMixin, SimpleHistoryAdmin):
 
     def timeline_view(self, request, object_id):
         obj = self._viewable_subject(request, object_id)
-        entries = timeline.subject_timeline(subject=obj, user=request.user)
+        entries = subject_timeline(subject=obj, user=request.user)
         page = Paginator(entries, TIMELINE_PAGE_SIZE).get_page(request.GET.get("page"))
         context = {
             **self._page_context(request, obj, f"GDPR activity timeline: {obj}"),
@@ -348,7 +325,7 @@ class SubjectAdmin(LargeTableAdminMixin, ServiceAdminMixin, SimpleHistoryAdmin):
 
     def access_report_view(self, request, object_id):
         obj = self._viewable_subject(request, object_id)
-        report = timeline.subject_access_report(subject=obj, user=request.user)
+        report = subject_access_report(subject=obj, user=request.user)
         context = {
             **self._page_context(request, obj, f"Access report (GDPR Art. 15): {obj}"),
             "report": report,
@@ -483,157 +460,3 @@ class ContactAdmin(SubjectAdmin):
             self.preference_fieldset,
             self.protection_fieldset,
         ]
-
-
-# ---------------------------------------------------------------------------------------------
-# Data consents
-
-
-@admin.register(DataConsent)
-class DataConsentAdmin(LargeTableAdminMixin, ServiceAdminMixin, SimpleHistoryAdmin):
-    list_display = [
-        "id",
-        "subject_link",
-        "policy",
-        "consent_level",
-        "state",
-        "status_reason",
-        "given_at",
-        "valid_until",
-        "confidential",
-    ]
-    list_filter = [
-        DataProtectionViewFilter,
-        "state",
-        "status_reason",
-        "consent_level",
-        "confidential",
-    ]
-    list_select_related = ["policy", "lead", "contact"]
-    raw_id_fields = ["lead", "contact", "owner_user"]
-    date_hierarchy = None
-    actions = ["cancel_selected", "reactivate_selected"]
-    readonly_fields = [
-        "lead",
-        "contact",
-        "policy",
-        "consent_level",
-        "state",
-        "status_reason",
-        "given_at",
-        "source",
-        "captured_by",
-        "ip_address",
-        "user_agent",
-        "notice_version",
-        "created_at",
-        "updated_at",
-    ]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).visible_to(request.user)
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        kwargs["form"] = DataConsentChangeForm if obj else DataConsentAddForm
-        return super().get_form(request, obj, change=change, **kwargs)
-
-    def get_readonly_fields(self, request, obj=None):
-        return self.readonly_fields if obj else ["consent_level", "state", "status_reason"]
-
-    def get_fields(self, request, obj=None):
-        if obj is None:
-            return list(DataConsentAddForm._meta.fields)
-        return [
-            *self.readonly_fields[:7],
-            *services.CONSENT_EDITABLE_FIELDS,
-            *self.readonly_fields[7:],
-        ]
-
-    def has_change_permission(self, request, obj=None):
-        if obj is not None and obj.status_reason in (
-            DataConsent.Reason.EXPIRED,
-            DataConsent.Reason.ANONYMIZED,
-        ):
-            return False
-        return super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # never hard-deleted
-
-    def has_cancel_permission(self, request, obj=None):
-        return request.user.has_perm("consent.cancel_dataconsent")
-
-    def history_view(self, request, object_id, extra_context=None):
-        # simple-history falls back to the history rows when get_queryset hides the object;
-        # that would leak a confidential consent, so visibility is checked first.
-        if not self.get_queryset(request).filter(pk=object_id).exists():
-            raise Http404
-        return super().history_view(request, object_id, extra_context)
-
-    @admin.display(description="Subject")
-    def subject_link(self, obj):
-        subject = obj.contact or obj.lead
-        opts = subject._meta
-        url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[subject.pk])
-        return format_html('<a href="{}">{} ({})</a>', url, subject, opts.verbose_name)
-
-    def _run(self, request, queryset, service, label):
-        done = 0
-        for consent in queryset:
-            try:
-                service(consent=consent, user=request.user)
-                done += 1
-            except ValidationError as exc:
-                self.message_user(request, f"#{consent.pk}: {exc.messages[0]}", messages.ERROR)
-        if done:
-            self.message_user(request, f"{label}: {done} consent(s).", messages.SUCCESS)
-
-    @admin.action(description="Cancel selected data consents", permissions=["cancel"])
-    def cancel_selected(self, request, queryset):
-        self._run(request, queryset, services.data_consent_cancel, "Cancelled")
-
-    @admin.action(description="Reactivate selected cancelled data consents", permissions=["cancel"])
-    def reactivate_selected(self, request, queryset):
-        self._run(request, queryset, services.data_consent_reactivate, "Reactivated")
-
-
-@admin.register(DataPolicy)
-class DataPolicyAdmin(AuditedAdminMixin, SimpleHistoryAdmin):
-    list_display = [
-        "name",
-        "consent_level",
-        "validity_days",
-        "legal_basis",
-        "notice_version",
-        "active",
-    ]
-    list_filter = ["active", "legal_basis", "consent_level"]
-    search_fields = ["name"]
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(ConsentLevelSubstatus)
-class ConsentLevelSubstatusAdmin(admin.ModelAdmin):
-    list_display = ["name", "level"]
-    list_filter = ["level"]
-
-
-@admin.register(ErasureRecord)
-class ErasureRecordAdmin(admin.ModelAdmin):
-    list_display = ["subject_type", "subject_id", "erased_at", "erased_by", "counts"]
-    list_filter = ["subject_type"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-from consent import admin_contact_points  # noqa: E402,F401  (registers the contact-point admin)
-from consent.admin_loads import ConsentLoadAdmin  # noqa: E402,F401  (registers it)

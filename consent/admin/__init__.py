@@ -1,0 +1,10 @@
+"""The consent app's admin, one module per feature; importing them registers their pages."""
+
+from consent.admin import (  # noqa: F401
+    configuration,
+    contact_points,
+    data_consents,
+    erasure,
+    loads,
+    subjects,
+)

@@ -1,0 +1,170 @@
+"""Erasure (DESIGN §3.1, GDPR Art. 17): anonymizing a subject and erasing its addresses.
+
+The only rows that leave no trace are the ones erasure must remove; where an erased address had
+opted out, a suppression (a keyed hash) keeps it from being opted in again.
+"""
+
+from collections import Counter
+
+from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from consent.addresses import normalize_address, normalized_address_hash
+from consent.models import (
+    Channel,
+    ContactPointConsent,
+    DataConsent,
+    ErasureRecord,
+)
+from consent.services.contact_points import Status, _lock_address, _suppress
+from consent.services.summaries import subjects_refresh
+from subjects import services as subject_services
+from subjects.audit import (
+    Source,
+    stamp,
+)
+from subjects.models import (
+    ANONYMIZED_NAME,
+    Contact,
+    Lead,
+    Subject,
+)
+
+# The contact-point channels a subject's address field is reachable on.
+SUBJECT_ADDRESS_CHANNELS = {"email": (Channel.EMAIL,), "phone": (Channel.SMS, Channel.VOICE)}
+
+
+def _stored_form(channel: str, value: str) -> str:
+    # A legacy address that no longer validates must not stop an erasure: fall back to the
+    # trimmed form (lower-cased for email, as contact points store it).
+    try:
+        return normalize_address(channel, value)
+    except ValidationError:
+        value = value.strip()
+        return value.lower() if channel == Channel.EMAIL else value
+
+
+def _still_used(field: str, value: str) -> bool:
+    """Does a non-anonymized lead or contact still hold this email / phone?"""
+    lookup = "with_email" if field == "email" else "with_phone"
+    return any(
+        getattr(model.objects.not_anonymized(), lookup)(value).exists() for model in (Lead, Contact)
+    )
+
+
+def _scrub_admin_log(record_ids: list[int]) -> None:
+    # The admin log keeps each changed record's __str__, which names the address.
+    LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(ContactPointConsent),
+        object_id__in=[str(pk) for pk in record_ids],
+    ).update(object_repr=ANONYMIZED_NAME, change_message="")
+
+
+def _erase_address(*, channel: str, value: str, user, source: str) -> tuple[int, int]:
+    """Delete an address's records and their history; an opt-out becomes a suppression first."""
+    _lock_address(channel, value)
+    records = ContactPointConsent.objects.for_address(channel, value)
+    statuses = dict(records.values_list("pk", "status"))
+    if not statuses:
+        return 0, 0
+    suppressed = False
+    if Status.OPTED_OUT in statuses.values():
+        _, suppressed = _suppress(
+            channel=channel,
+            value_hash=normalized_address_hash(value),
+            reason="owner erased after opting out",
+            user=user,
+            source=source,
+        )
+    records.delete()
+    # After the delete: simple-history has just written a deletion row naming the address too.
+    ContactPointConsent.history.filter(channel=channel, value=value).delete()
+    _scrub_admin_log(list(statuses))
+    return len(statuses), int(suppressed)
+
+
+def contact_points_erase_for(
+    *, email: str | None, phone: str | None, user=None, source: str = Source.INTERNAL
+) -> dict[str, int]:
+    """Erase the contact-point consents of an anonymized subject's addresses (DESIGN §3.1).
+
+    Call it once the subject itself is anonymized. An address another non-anonymized lead or
+    contact still uses keeps its records. Otherwise its records and their history rows are
+    deleted, and where one was an opt-out a suppression (keyed hash only) is created first, so
+    a later import or form can never opt the address back in silently.
+    """
+    counts = Counter(
+        contact_point_consents_deleted=0, suppressions_added=0, contact_point_addresses_kept=0
+    )
+    for field, value in (("email", email), ("phone", phone)):
+        if not value:
+            continue
+        if _still_used(field, value):
+            counts["contact_point_addresses_kept"] += 1
+            continue
+        for channel in SUBJECT_ADDRESS_CHANNELS[field]:
+            deleted, suppressed = _erase_address(
+                channel=channel, value=_stored_form(channel, value), user=user, source=source
+            )
+            counts["contact_point_consents_deleted"] += deleted
+            counts["suppressions_added"] += suppressed
+    return dict(counts)
+
+
+REDACTED = "[redacted on anonymization]"
+
+
+# Reasons the services write themselves; any other reason is free text and may hold PII.
+SERVICE_REASONS = ("consent given", "edited", "cancelled", "reactivated", "expired", "anonymized")
+
+
+@transaction.atomic
+def subject_anonymize(
+    *, subject: Subject, user=None, source: str = Source.INTERNAL
+) -> ErasureRecord:
+    """Irreversibly erase a subject's PII (GDPR Art. 17), keeping a PII-free erasure record."""
+    model = type(subject)
+    subject = model.objects.select_for_update().get(pk=subject.pk)
+    if subject.is_anonymized:
+        raise ValidationError("This subject is already anonymized.", code="anonymized")
+    email, phone = subject.email, subject.phone  # for the contact points, before the scrub
+    field = subject.subject_type
+    other = "contact" if field == "lead" else "lead"
+    unlinked = anonymized = 0
+    scrubbed_ids = []
+    for consent in DataConsent.objects.filter(**{field: subject}).select_related(other):
+        other_subject = getattr(consent, other)
+        stamp(consent, user=user, source=source, reason="anonymized")
+        if other_subject is not None and not other_subject.is_anonymized:
+            # The consent is also the other subject's (after a conversion): keep it for them.
+            setattr(consent, field, None)
+            unlinked += 1
+        else:
+            consent.state = DataConsent.State.INACTIVE
+            consent.status_reason = DataConsent.Reason.ANONYMIZED
+            consent.note, consent.ip_address, consent.user_agent = "", None, ""
+            scrubbed_ids.append(consent.pk)
+            anonymized += 1
+        consent.save()
+    # Free-text evidence may name the person; the history keeps only the service reasons.
+    DataConsent.history.filter(id__in=scrubbed_ids).update(note="", ip_address=None, user_agent="")
+    DataConsent.history.filter(id__in=scrubbed_ids).exclude(
+        history_change_reason__in=SERVICE_REASONS
+    ).update(history_change_reason=REDACTED)
+    subject_services.subject_scrub(subject=subject, user=user, source=source)
+    subjects_refresh(model=model, ids=[subject.pk], user=user, source=source, reason="anonymized")
+    contact_point_counts = contact_points_erase_for(
+        email=email, phone=phone, user=user, source=source
+    )
+    return ErasureRecord.objects.create(
+        subject_type=field,
+        subject_id=subject.pk,
+        erased_by=user if user and user.is_authenticated else None,
+        counts={
+            "data_consents_anonymized": anonymized,
+            "data_consents_unlinked": unlinked,
+            **contact_point_counts,
+        },
+    )
