@@ -1,7 +1,6 @@
 """The admin site: Django's, with a DPO dashboard on the index page."""
 
 from django.contrib import admin
-from django.contrib.admin.apps import AdminConfig
 from django.urls import reverse
 
 from common.admin import bounded_count, dpo_views, format_count
@@ -40,7 +39,3 @@ class ConsentAdminSite(admin.AdminSite):
     def index(self, request, extra_context=None):
         extra_context = {**(extra_context or {}), "dpo_dashboard": self.dpo_dashboard(request)}
         return super().index(request, extra_context)
-
-
-class ConsentAdminConfig(AdminConfig):
-    default_site = "config.admin.ConsentAdminSite"

@@ -37,7 +37,7 @@ CONSENT_LOAD_MAX_BYTES = env.int("CONSENT_LOAD_MAX_BYTES", default=512 * 1024 * 
 CONSENT_MIGRATION_SOURCES = ["marketing_lists.consent_migration.subscription_members_sql"]
 
 INSTALLED_APPS = [
-    "config.admin.ConsentAdminConfig",
+    "config.apps.ConsentAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "consent",
     "marketing_lists",
     "preference_center",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -172,7 +173,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ConsentLevelEnum": "subjects.models.ConsentLevel",
         "DataProtectionConsentEnum": "subjects.models.DataProtectionConsent",
-        "SourceEnum": "subjects.audit.Source",
+        "SourceEnum": "common.audit.Source",
         "LeadStatusEnum": "subjects.models.Lead.Status",
         "ContactPointStatusEnum": "consent.models.contact_point.ContactPointConsent.Status",
     },

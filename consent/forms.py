@@ -1,6 +1,7 @@
 from django import forms
 
 from common.admin import ServiceModelForm
+from common.audit import Source
 from consent.models import ContactPointConsent, DataConsent, Purpose, Topic
 from consent.reports.consent_center import subject_addresses
 from consent.services.contact_points import contact_point_consent_set
@@ -10,7 +11,6 @@ from consent.services.data_consents import (
     data_consent_update,
 )
 from consent.services.subjects import subject_update
-from subjects.audit import Source
 from subjects.models import Contact, Lead
 from subjects.normalize import normalize_email, normalize_phone
 from subjects.services import editable_fields, subject_create

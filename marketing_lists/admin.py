@@ -9,6 +9,7 @@ from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
 from common.admin import (
+    AuditedDeleteMixin,
     DataProtectionViewFilter,
     LargeTableAdminMixin,
     ServiceAdminMixin,
@@ -20,7 +21,6 @@ from common.csvutil import csv_lines
 from consent.models import Channel, Purpose, Topic
 from marketing_lists import audience, services
 from marketing_lists.models import MarketingList, MarketingListMember
-from subjects.admin_audit import AuditedDeleteMixin
 
 PREVIEW_ROWS = 20
 

@@ -15,6 +15,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from common.api import MAX_ID, Conflict, ModelSerializer
+from common.audit import Source, delete_audited
 from common.csvutil import csv_lines
 from consent.models import Channel
 from marketing_lists.audience import (
@@ -28,7 +29,6 @@ from marketing_lists.filters import MarketingListFilterSet
 from marketing_lists.models import MarketingList
 from marketing_lists.services import marketing_list_members, marketing_list_save
 from marketing_lists.services import marketing_list_members_change as members_change
-from subjects.audit import Source, delete_audited
 
 # One request adds or removes at most this many members (the ids go into one IN list).
 MAX_MEMBER_IDS = 10_000

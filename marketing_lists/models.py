@@ -1,7 +1,7 @@
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 
-from subjects.audit import audited_history
+from common.audit import audited_history
 from subjects.models import Account, Contact, Lead
 
 

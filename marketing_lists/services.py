@@ -5,8 +5,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import QueryDict
 
+from common.audit import Source, history_attrs, stamp
 from marketing_lists.models import MarketingList, MarketingListMember
-from subjects.audit import Source, history_attrs, stamp
 from subjects.filters import AccountFilterSet, ContactFilterSet, LeadFilterSet
 
 FILTERSETS = {

@@ -20,6 +20,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from common.audit import Source
 from consent.addresses import is_suppressed
 from consent.models import Channel, ComplianceProfile, Purpose, Topic
 from consent.services.customer import address_known, customer_choices_record, double_opt_in_required
@@ -33,7 +34,6 @@ from preference_center.preferences import (
     unsubscribe_choices,
 )
 from preference_center.tokens import AddressLink, InvalidLink, SignUpRequest, UnsubscribeLink
-from subjects.audit import Source
 
 LANGUAGE_PARAM = "lang"
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")

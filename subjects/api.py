@@ -4,7 +4,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import viewsets
 
 from common.api import ModelSerializer
-from subjects.audit import Source
+from common.audit import Source
 from subjects.filters import AccountFilterSet
 from subjects.models import Account
 from subjects.services import account_delete, account_save

@@ -7,6 +7,6 @@ class SubjectsConfig(AppConfig):
 
     def ready(self):
         # Infrastructure, not a domain rule: copies the audit source onto history rows.
-        from subjects import audit
+        from common import audit
 
         audit.connect()

@@ -2,7 +2,7 @@ from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Lower
 
-from subjects.audit import audited_history
+from common.audit import audited_history
 
 ANONYMIZED_NAME = "Anonymized"
 

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from subjects.audit import Source, stamp
+from common.audit import Source, stamp
 from subjects.models import (
     ANONYMIZED_NAME,
     PREFERENCE_FIELDS,

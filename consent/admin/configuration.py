@@ -6,9 +6,11 @@ from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
 from common.admin import (
+    AuditedAdminMixin,
     ServiceAdminMixin,
     ServiceModelForm,
 )
+from common.audit import Source
 from consent.models import (
     ComplianceProfile,
     DataPolicy,
@@ -20,8 +22,6 @@ from consent.services.configuration import (
     configuration_delete,
     configuration_delete_refusal,
 )
-from subjects.admin_audit import AuditedAdminMixin
-from subjects.audit import Source
 
 
 class PurposeInline(admin.TabularInline):

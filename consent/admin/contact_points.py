@@ -14,6 +14,7 @@ from common.admin import (
     ServiceModelForm,
     add_service_errors,
 )
+from common.audit import Source
 from consent.models import (
     Channel,
     ContactPointConsent,
@@ -24,7 +25,6 @@ from consent.services.contact_points import (
     suppression_add,
     suppression_remove,
 )
-from subjects.audit import Source
 
 KEY_FIELDS = ("channel", "value", "purpose", "topic")
 

@@ -8,6 +8,7 @@ from drf_spectacular.utils import (
 from rest_framework import serializers, viewsets
 
 from common.api import ModelSerializer, StrictFilterSet
+from common.audit import Source
 from consent.api.subjects import STATE_CONFLICT_CODES
 from consent.filters import DataPolicyFilterSet
 from consent.models import ComplianceProfile, DataPolicy, Purpose, Topic
@@ -20,7 +21,6 @@ from consent.services.configuration import (
     data_policy_delete,
     data_policy_save,
 )
-from subjects.audit import Source
 
 
 def _user(serializer):

@@ -14,11 +14,11 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
 from common.api import Conflict, IdRelatedField, ModelSerializer, StrictFilterSet
+from common.audit import Source
 from consent.addresses import normalize_address as _normalize_address
 from consent.models import Channel, ContactPointConsent, Topic
 from consent.models.contact_point import ADDRESS_MAX_LENGTH
 from consent.services.contact_points import SUPPRESSED_MESSAGE, contact_point_consent_set
-from subjects.audit import Source
 
 
 class ContactPointConsentSerializer(ModelSerializer):

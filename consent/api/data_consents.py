@@ -8,6 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from common.api import IdRelatedField, ModelSerializer
+from common.audit import Source
 from consent.api.configuration import _user
 from consent.api.subjects import STATE_CONFLICT_CODES
 from consent.filters import DataConsentFilterSet
@@ -19,7 +20,6 @@ from consent.services.data_consents import (
     data_consent_reactivate,
     data_consent_update,
 )
-from subjects.audit import Source
 from subjects.services import SubjectReadOnlyError
 
 

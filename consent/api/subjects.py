@@ -6,12 +6,12 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from common.api import ModelSerializer
+from common.audit import Source
 from consent.models import ErasureRecord
 from consent.reports.timeline import subject_access_report, subject_timeline
 from consent.services.erasure import subject_anonymize
 from consent.services.subjects import lead_qualify, subject_update
 from subjects import services as subject_services
-from subjects.audit import Source
 from subjects.filters import ContactFilterSet, LeadFilterSet
 from subjects.models import DERIVED_FIELDS, PREFERENCE_FIELDS, Contact, Lead
 from subjects.services import SubjectReadOnlyError, subject_create

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import ValidationError
 
+from common.audit import Source
 from consent.addresses import (
     address_hasher,
     normalize_address,
@@ -19,7 +20,6 @@ from consent.models import (
     ContactPointConsent,
     Purpose,
 )
-from subjects.audit import Source
 from subjects.normalize import simple_email
 
 Status = ContactPointConsent.Status

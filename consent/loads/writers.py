@@ -7,13 +7,13 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 
+from common.audit import history_insert_sql
 from consent.loads.report import WRITE_OUTCOMES
 from consent.loads.rows import from_micros
 from consent.loads.staging import PLAN, Stage, captured_sql
 from consent.models import (
     ContactPointConsent,
 )
-from subjects.audit import history_insert_sql
 
 ORM_BATCH = 500  # rows per ORM write batch (SQLite's variable limit, memory)
 

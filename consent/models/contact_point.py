@@ -11,8 +11,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from common.audit import Source, audited_history
 from consent.models.data_consent import DataPolicy
-from subjects.audit import Source, audited_history
 from subjects.models import ConsentLevel
 
 

@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from subjects.audit import Source, audited_history
+from common.audit import Source, audited_history
 from subjects.models import ConsentLevel
 
 MAX_VALIDITY_DAYS = 36_600  # a century; beyond that a date overflows long before it matters

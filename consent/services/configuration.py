@@ -6,14 +6,14 @@ Every save and delete is audited; a delete is refused while records still refer 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 
-from consent.models import (
-    ComplianceProfile,
-    DataPolicy,
-)
-from subjects.audit import (
+from common.audit import (
     Source,
     delete_audited,
     stamp,
+)
+from consent.models import (
+    ComplianceProfile,
+    DataPolicy,
 )
 
 

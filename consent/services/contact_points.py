@@ -13,19 +13,19 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
+from common.audit import (
+    Source,
+    history_attrs,
+    history_insert_sql,
+    history_params,
+    stamp,
+)
 from consent.addresses import address_hash, field_error, normalize_address, normalized_address_hash
 from consent.models import (
     ContactPointConsent,
     Purpose,
     Suppression,
     Topic,
-)
-from subjects.audit import (
-    Source,
-    history_attrs,
-    history_insert_sql,
-    history_params,
-    stamp,
 )
 
 Status = ContactPointConsent.Status

@@ -11,11 +11,11 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from common.audit import Source, history_attrs, history_insert_sql, history_params, stamp
 from consent.models import ConsentLevelSubstatus, DataConsent, DataPolicy
 from consent.services.contact_points import EXPIRY_BATCH_SIZE
 from consent.services.summaries import _refresh_subjects_of, _subjects_recompute_sql
 from subjects import services as subject_services
-from subjects.audit import Source, history_attrs, history_insert_sql, history_params, stamp
 from subjects.models import (
     Contact,
     Lead,

@@ -11,6 +11,10 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from common.audit import (
+    Source,
+    stamp,
+)
 from consent.addresses import normalize_address, normalized_address_hash
 from consent.models import (
     Channel,
@@ -21,10 +25,6 @@ from consent.models import (
 from consent.services.contact_points import Status, _lock_address, _suppress
 from consent.services.summaries import subjects_refresh
 from subjects import services as subject_services
-from subjects.audit import (
-    Source,
-    stamp,
-)
 from subjects.models import (
     ANONYMIZED_NAME,
     Contact,

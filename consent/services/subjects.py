@@ -6,10 +6,10 @@ from dataclasses import asdict
 
 from django.db import transaction
 
+from common.audit import Source, stamp
 from consent.models import DataConsent
 from consent.services.summaries import ConsentSummary, consent_summaries, subjects_refresh
 from subjects import services as subject_services
-from subjects.audit import Source, stamp
 from subjects.models import (
     Contact,
     Lead,

@@ -9,10 +9,10 @@ from django.db import connection
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
+from common.audit import Source, history_attrs, history_insert_sql, history_params
 from consent.models import DataConsent
 from consent.services.contact_points import BATCH_SIZE
 from subjects import services as subject_services
-from subjects.audit import Source, history_attrs, history_insert_sql, history_params
 from subjects.models import (
     DERIVED_FIELDS,
     PREFERENCE_FIELDS,

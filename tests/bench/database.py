@@ -115,7 +115,7 @@ def prepare(url: str, *, contacts: int, seed: int, reseed: bool, log=print) -> d
     from django.core.management import call_command
     from django.db import connection
 
-    from marketing_lists.management.commands.seed_demo import SEED_VERSION
+    from demo.seed import SEED_VERSION
 
     call_command("migrate", verbosity=0, interactive=False)
     wanted = {"contacts": contacts, "seed": seed, "seed_version": SEED_VERSION}

@@ -19,7 +19,7 @@ from pathlib import Path
 from django.db import connection, transaction
 
 from consent.models import Purpose, Topic
-from marketing_lists.management.commands.seed_demo import EVERYONE_LIST
+from demo.seed import EVERYONE_LIST
 from marketing_lists.models import MarketingList
 from tests.bench.results import Figure, timed
 

@@ -8,9 +8,9 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from common.audit import Source, history_attrs
 from consent.models import ContactPointConsent, DataConsent, DataPolicy, Purpose, Topic
 from consent.reports.timeline import contact_point_history
-from subjects.audit import Source, history_attrs
 from subjects.models import Contact
 
 BENCH_USER = "bench"

@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from common.audit import Source
 from consent.addresses import (
     address_hash,
     address_hasher,
@@ -30,7 +31,6 @@ from consent.services.contact_points import (
     suppression_add,
     suppression_remove,
 )
-from subjects.audit import Source
 from tests import factories
 
 OPTED_IN = ContactPointConsent.Status.OPTED_IN

@@ -14,6 +14,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
+from common.audit import Source, stamp
 from consent.models import ContactPointConsent, DataConsent
 from consent.services import contact_points as contact_point_services
 from consent.services import data_consents
@@ -31,7 +32,6 @@ from consent.services.data_consents import (
 )
 from consent.services.subjects import lead_qualify, subject_update
 from consent.services.summaries import subjects_refresh
-from subjects.audit import Source, stamp
 from subjects.models import PREFERENCE_FIELDS, Contact, Lead
 from subjects.services import SYSTEM
 from tests import factories

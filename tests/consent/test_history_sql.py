@@ -1,4 +1,4 @@
-"""The one builder of set-based history rows (subjects.audit.history_insert_sql), as the expiry
+"""The one builder of set-based history rows (common.audit.history_insert_sql), as the expiry
 sweeps and the consent load's write use it."""
 
 import re
@@ -6,9 +6,9 @@ import re
 import pytest
 from django.db import connection
 
+from common import audit
 from consent.loads.writers import _history_sql
 from consent.models import ContactPointConsent, DataConsent
-from subjects import audit
 
 History = ContactPointConsent.history.model
 

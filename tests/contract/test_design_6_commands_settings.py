@@ -65,7 +65,7 @@ def test_load_consent_takes_the_design_options():
 
 
 def test_seed_demo_takes_a_contact_count(db):
-    assert parse("marketing_lists", "seed_demo", "--contacts", "25")["contacts"] == 25
+    assert parse("demo", "seed_demo", "--contacts", "25")["contacts"] == 25
     call_command("seed_demo", "--contacts", "25")
     from subjects.models import Contact
 

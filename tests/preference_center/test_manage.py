@@ -5,9 +5,9 @@ import re
 import pytest
 from django.test import Client
 
+from common.audit import Source
 from consent.models import ContactPointConsent
 from consent.services.contact_points import suppression_add
-from subjects.audit import Source
 from tests import factories
 from tests.preference_center.conftest import BROWSER_UA, manage_path, row_counts, status_of
 

@@ -8,10 +8,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from common.audit import Source
 from consent.models import ComplianceProfile, ContactPointConsent, DataConsent
 from consent.services.contact_points import suppression_add
 from preference_center.tokens import SignUpRequest
-from subjects.audit import Source
 from subjects.models import Lead
 from tests import factories
 from tests.preference_center.conftest import BROWSER_UA, row_counts, status_of

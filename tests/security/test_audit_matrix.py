@@ -31,6 +31,7 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from common.audit import AuditedHistoryModel, Source
 from consent import tasks
 from consent.admin.subjects import CONTACT_ACTIONS, LEAD_ACTIONS
 from consent.models import (
@@ -49,7 +50,6 @@ from consent.services.data_consents import data_consent_cancel
 from marketing_lists.models import MarketingList, MarketingListMember
 from marketing_lists.services import marketing_list_members_change, marketing_list_save
 from subjects import services as subject_services
-from subjects.audit import AuditedHistoryModel, Source
 from subjects.models import Account, Contact, Lead
 from subjects.services import account_save
 from tests import factories

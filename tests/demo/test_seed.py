@@ -3,7 +3,7 @@ from django.core.management import call_command
 from common.admin import dpo_views
 from consent.models import DataConsent
 from consent.services.summaries import subjects_refresh
-from marketing_lists.management.commands.seed_demo import EVERYONE_LIST
+from demo.seed import EVERYONE_LIST
 from marketing_lists.models import MarketingList, MarketingListMember
 from subjects.models import Contact, Lead
 

@@ -1,6 +1,6 @@
-"""The rows of the demo data set (`seed_demo`), as plain tuples, deterministic for a seed.
+"""The rows of the demo data set (`demo.seed`), as plain tuples, deterministic for a seed.
 
-No model instances and no queries: the generator hands tuples to `_seed_tables`, which streams
+No model instances and no queries: the generator hands tuples to `demo.tables`, which streams
 them into the database (COPY on PostgreSQL, executemany elsewhere). Every id is assigned here,
 so a consent can name its subject and a list member its contact without a round trip.
 

@@ -4,19 +4,20 @@ Also the benchmark data set (DESIGN §7, `tests/bench/`): `--contacts 1000000` g
 200k leads, ~2M data consents, ~3M contact-point consents (the default profile's commercial and
 tracking purposes, topics Newsletter / Events / Training courses), a dynamic list of every
 contact and a few static lists — each row with its history row. Rows are generated in Python
-(`_seed_rows`) and streamed with COPY on PostgreSQL, executemany on SQLite (`_seed_tables`);
+(`demo.rows`) and streamed with COPY on PostgreSQL, executemany on SQLite (`demo.tables`);
 history rows are copied set-based, in the same transaction.
 """
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 from django.utils import timezone
 
+from common.audit import Source, history_attrs
 from consent.addresses import normalized_address_hash
 from consent.models import (
     ComplianceProfile,
@@ -29,8 +30,8 @@ from consent.models import (
     Topic,
 )
 from consent.roles import DPO
-from marketing_lists.management.commands import _seed_rows as rows
-from marketing_lists.management.commands._seed_tables import (
+from demo import rows
+from demo.tables import (
     TableWriter,
     analyze,
     history_insert,
@@ -39,7 +40,6 @@ from marketing_lists.management.commands._seed_tables import (
     reset_sequences,
 )
 from marketing_lists.models import MarketingList, MarketingListMember
-from subjects.audit import Source, history_attrs
 from subjects.models import Account, Contact, Lead
 
 # Bump when the generated data set changes shape: benchmarks reseed a database seeded before.
@@ -62,24 +62,14 @@ HISTORY_REASON = "demo data"
 EVERYONE_LIST = "Newsletter – every contact"
 
 
-class Command(BaseCommand):
-    help = (
-        "Create realistic demo data: accounts, leads, contacts, data consents, contact-point "
-        "consents and marketing lists in every state, with history (fast at 1M contacts on "
-        "PostgreSQL)."
-    )
+class DemoSeeder:
+    """Seeds the demo data set; `say` receives the progress and summary lines."""
 
-    def add_arguments(self, parser):
-        parser.add_argument("--contacts", type=int, default=2000)
-        parser.add_argument("--seed", type=int, default=42)
-        parser.add_argument(
-            "--if-empty", action="store_true", help="Do nothing when contacts already exist."
-        )
+    def __init__(self, *, say: Callable[[str], object] = print):
+        self.say = say
 
-    def handle(self, *args, contacts, seed, if_empty, verbosity, **options):
-        if if_empty and Contact.objects.exists():
-            self.stdout.write("Demo data already present; nothing to do.")
-            return
+    def seed(self, *, contacts: int, seed: int, progress: bool = True) -> str:
+        """Seed the data set; returns the summary line."""
         started, now = time.monotonic(), timezone.now()
         with transaction.atomic():
             ref = self.reference()
@@ -92,14 +82,14 @@ class Command(BaseCommand):
                 hasher=normalized_address_hash,
             )
             with self.bulk_load(contacts):
-                counts = self.load(generator, ref, contacts, progress=verbosity >= 1)
+                counts = self.load(generator, ref, contacts, progress=progress)
                 self.write_history(first, generator.ids)
             counts["list members"] = self.create_lists(first, generator.ids, now)
             reset_sequences(connection, self.bulk_models())
         analyze(connection, self.bulk_models())
         summary = ", ".join(f"{count:,} {name}" for name, count in counts.items())
         elapsed = time.monotonic() - started
-        self.stdout.write(self.style.SUCCESS(f"Seeded {summary} in {elapsed:.0f} s."))
+        return f"Seeded {summary} in {elapsed:.0f} s."
 
     @staticmethod
     def next_ids() -> rows.NextIds:
@@ -217,7 +207,7 @@ class Command(BaseCommand):
                 writers["suppressions"].write(batch.suppressions)
                 done = start + size
                 if progress and total >= 10 * CHUNK and (done % (10 * CHUNK) == 0 or done == total):
-                    self.stdout.write(f"  {kind}s: {done:,} / {total:,}")
+                    self.say(f"  {kind}s: {done:,} / {total:,}")
         return {name: writer.rows_written for name, writer in writers.items()}
 
     def write_history(self, first: rows.NextIds, last: rows.NextIds) -> None:

@@ -1,4 +1,4 @@
-"""Bulk writes for `seed_demo`: rows streamed into a model's table, history rows set-based.
+"""Bulk writes for `demo.seed`: rows streamed into a model's table, history rows set-based.
 
 PostgreSQL gets `COPY ... FROM STDIN` (psycopg 3 `cursor.copy`); other databases (SQLite) get
 `executemany` in chunks. History rows are never built in Python: one `INSERT ... SELECT` per
