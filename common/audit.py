@@ -6,6 +6,11 @@ Services stamp an instance with `stamp()` before saving; bulk paths pass the sam
 `bulk_history_create`, so single and bulk writes leave identical timeline rows.
 """
 
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
 from django.db import models, router
 from django.db.models.deletion import Collector
 from simple_history.models import HistoricalRecords
@@ -24,6 +29,66 @@ class Source(models.TextChoices):
     LOADED = "loaded", "Loaded"
     API = "api", "API"
     SYSTEM = "system", "System"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """How, why and by whom a consent-relevant change was made: one value passed to every
+    audited write (like Zulip's `acting_user`), never a dozen loose keyword arguments.
+
+    `actor` is the acting user (none for customers and the system); `description` is the
+    free-text detail (a contact point's `reason_description`, a data consent's `note`);
+    `captured_at` is when the consent was captured, if not now; `notice_version` None means
+    "the version in force" (the service fills it in).
+    """
+
+    source: str
+    reason: str = ""
+    description: str = ""
+    requested_by: str = ""
+    actor: Any = None
+    captured_at: datetime | None = None
+    ip_address: str | None = None
+    user_agent: str = ""
+    notice_version: str | None = None
+
+    def replace(self, **changes) -> "Evidence":
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def captured_by(self):
+        """The actor if it is a signed-in user (an anonymous request captures nothing)."""
+        actor = self.actor
+        return actor if actor is not None and actor.is_authenticated else None
+
+
+# Form and serializer field names that carry evidence, and the Evidence field each fills.
+EVIDENCE_FIELD_NAMES = {
+    "source": "source",
+    "reason": "reason",
+    "reason_description": "description",
+    "note": "description",
+    "requested_by": "requested_by",
+    "captured_at": "captured_at",
+    "ip_address": "ip_address",
+    "user_agent": "user_agent",
+    "notice_version": "notice_version",
+}
+
+
+def evidence_from(data: dict, *, actor, **defaults) -> tuple[Evidence, dict]:
+    """Split validated form or serializer data into its Evidence and the rest.
+
+    `defaults` are Evidence fields the data may override (e.g. `source`); a `user` key is
+    the actor (test and helper call sites pass one along with the rest).
+    """
+    rest = dict(data)
+    actor = rest.pop("user", actor)
+    values = dict(defaults)
+    for name, field_name in EVIDENCE_FIELD_NAMES.items():
+        if name in rest:
+            values[field_name] = rest.pop(name)
+    return Evidence(actor=actor, **values), rest
 
 
 class AuditedHistoryModel(models.Model):

@@ -1,7 +1,7 @@
 from django import forms
 
 from common.admin import ServiceModelForm
-from common.audit import Source
+from common.audit import Evidence, Source, evidence_from
 from consent.models import ContactPointConsent, DataConsent, Purpose, Topic
 from consent.reports.consent_center import subject_addresses
 from consent.services.contact_points import contact_point_consent_set
@@ -72,9 +72,9 @@ class DataConsentAddForm(ServiceModelForm):
         ]
 
     def apply(self, user):
-        data = dict(self.cleaned_data)
-        data["notice_version"] = data["notice_version"] or None
-        return data_consent_create(**data, user=user)
+        evidence, data = evidence_from(self.cleaned_data, actor=user)
+        evidence = evidence.replace(notice_version=evidence.notice_version or None)
+        return data_consent_create(**data, evidence=evidence)
 
 
 class DataConsentChangeForm(ServiceModelForm):
@@ -126,9 +126,11 @@ class VerbalConsentForm(forms.Form):
             purpose=data["purpose"],
             topic=data["topic"],
             status=data["status"],
-            source=Source.VERBAL,
-            reason=data["note"][:200],
-            reason_description=data["note"],
-            requested_by=data["requested_by"],
-            user=user,
+            evidence=Evidence(
+                source=Source.VERBAL,
+                reason=data["note"][:200],
+                description=data["note"],
+                requested_by=data["requested_by"],
+                actor=user,
+            ),
         )

@@ -20,7 +20,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from common.audit import Source
+from common.audit import Evidence, Source
 from consent.addresses import is_suppressed
 from consent.models import Channel, ComplianceProfile, Purpose, Topic
 from consent.services.customer import address_known, customer_choices_record, double_opt_in_required
@@ -213,10 +213,9 @@ def _manage_save(request, link: AddressLink, profile, rows, context) -> HttpResp
                 channel=link.channel,
                 value=link.value,
                 choices=choices,
-                source=Source.PREFERENCE_CENTER,
-                ip_address=client_ip(request),
-                user_agent=user_agent(request),
-                reason="changed in the preference center",
+                evidence=_evidence(
+                    request, Source.PREFERENCE_CENTER, "changed in the preference center"
+                ),
             )
         except ValidationError:  # suppressed meanwhile: nothing was written
             return _render(request, "manage", {**context, "suppressed": True})
@@ -286,11 +285,12 @@ def _sign_up(request, profile, purposes: list[Purpose], address: str, data: dict
         channel=Channel.EMAIL,
         value=address,
         choices=sign_up_choices(purposes, purpose_ids=purpose_ids, topic_ids=topic_ids),
-        source=Source.FORM,
-        ip_address=client_ip(request),
-        user_agent=user_agent(request),
-        reason="signed up",
-        reason_description="Signed up on the public sign-up form (no double opt-in required).",
+        evidence=_evidence(
+            request,
+            Source.FORM,
+            "signed up",
+            "Signed up on the public sign-up form (no double opt-in required).",
+        ),
         create_lead=True,
     )
 
@@ -325,11 +325,9 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
             channel=sign_up.channel,
             value=sign_up.value,
             choices=choices,
-            source=Source.DOUBLE_OPT_IN,
-            ip_address=client_ip(request),
-            user_agent=user_agent(request),
-            reason="double opt-in confirmed",
-            reason_description=sign_up_evidence(sign_up),
+            evidence=_evidence(
+                request, Source.DOUBLE_OPT_IN, "double opt-in confirmed", sign_up_evidence(sign_up)
+            ),
             create_lead=True,
         )
     manage_token = AddressLink(profile.pk, sign_up.channel, sign_up.value).dumps()
@@ -382,10 +380,11 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
             channel=link.channel,
             value=link.value,
             choices=unsubscribe_choices(profile=profile, purpose=purpose, topic=topic),
-            source=Source.ONE_CLICK_UNSUBSCRIBE,
-            ip_address=client_ip(request),
-            user_agent=user_agent(request),
-            reason="one-click unsubscribe (RFC 8058)" if one_click else "unsubscribe link",
+            evidence=_evidence(
+                request,
+                Source.ONE_CLICK_UNSUBSCRIBE,
+                "one-click unsubscribe (RFC 8058)" if one_click else "unsubscribe link",
+            ),
         )
     return _render(request, "unsubscribe_done", context)
 
@@ -395,3 +394,15 @@ def _scope(profile: ComplianceProfile, topic: Topic | None) -> str:
     if scope == ComplianceProfile.UnsubscribeScope.TOPIC and topic is None:
         return ComplianceProfile.UnsubscribeScope.PURPOSE
     return scope
+
+
+def _evidence(request, source: str, reason: str, description: str = "") -> Evidence:
+    """What a customer's own change on these pages is recorded with: no actor, their request's
+    IP and user agent."""
+    return Evidence(
+        source=source,
+        reason=reason,
+        description=description,
+        ip_address=client_ip(request),
+        user_agent=user_agent(request),
+    )

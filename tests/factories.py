@@ -2,6 +2,7 @@
 
 import itertools
 
+from common.audit import evidence_from
 from consent.models import ComplianceProfile, DataPolicy, Purpose, Topic
 from consent.services.contact_points import contact_point_consent_set
 from consent.services.data_consents import data_consent_create
@@ -50,7 +51,10 @@ def lead(**data) -> Lead:
 
 def consent(*, subject, policy_obj=None, **kwargs):
     field = subject._meta.model_name
-    return data_consent_create(policy=policy_obj or policy(), **{field: subject}, **kwargs)
+    evidence, data = evidence_from(kwargs, actor=None, source="internal")
+    return data_consent_create(
+        policy=policy_obj or policy(), **{field: subject}, **data, evidence=evidence
+    )
 
 
 def compliance_profile(**overrides) -> ComplianceProfile:
@@ -81,7 +85,8 @@ def topic(*, purpose_obj=None, **overrides) -> Topic:
 
 def cp_consent(*, channel="email", value, purpose_obj, status, source="internal", **kwargs):
     """A contact-point consent through the real service; returns the record."""
+    evidence, data = evidence_from(kwargs, actor=None, source=source)
     record, _, _ = contact_point_consent_set(
-        channel=channel, value=value, purpose=purpose_obj, status=status, source=source, **kwargs
+        channel=channel, value=value, purpose=purpose_obj, status=status, **data, evidence=evidence
     )
     return record

@@ -14,7 +14,7 @@ from common.admin import (
     ServiceModelForm,
     add_service_errors,
 )
-from common.audit import Source
+from common.audit import Source, evidence_from
 from consent.models import (
     Channel,
     ContactPointConsent,
@@ -48,9 +48,8 @@ class ContactPointConsentForm(ServiceModelForm):
         # On the change page the key (channel, value, purpose, topic) is read-only, so not in
         # cleaned_data: it comes from the record being changed.
         key = {name: getattr(self.instance, name) for name in KEY_FIELDS if self.instance.pk}
-        record, _, _ = contact_point_consent_set(
-            **key, **self.cleaned_data, source=Source.INTERNAL, user=user
-        )
+        evidence, data = evidence_from(self.cleaned_data, actor=user, source=Source.INTERNAL)
+        record, _, _ = contact_point_consent_set(**key, **data, evidence=evidence)
         return record
 
 

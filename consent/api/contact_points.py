@@ -14,7 +14,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
 from common.api import Conflict, IdRelatedField, ModelSerializer, StrictFilterSet
-from common.audit import Source
+from common.audit import Source, evidence_from
 from consent.addresses import normalize_address as _normalize_address
 from consent.models import Channel, ContactPointConsent, Topic
 from consent.models.contact_point import ADDRESS_MAX_LENGTH
@@ -163,14 +163,14 @@ class ContactPointConsentViewSet(
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = {
-            "ip_address": request.META.get("REMOTE_ADDR") or None,
-            "user_agent": request.META.get("HTTP_USER_AGENT", ""),
-            "notice_version": None,  # the service then uses the profile's
-            **serializer.validated_data,
-        }
+        evidence, data = evidence_from(
+            serializer.validated_data,
+            actor=request.user,
+            ip_address=request.META.get("REMOTE_ADDR") or None,
+            user_agent=request.META.get("HTTP_USER_AGENT", ""),
+        )
         try:
-            record, created, _ = contact_point_consent_set(**data, user=request.user)
+            record, created, _ = contact_point_consent_set(**data, evidence=evidence)
         except DjangoValidationError as exc:
             if _is_suppressed_error(exc):
                 raise Conflict(SUPPRESSED_MESSAGE) from exc

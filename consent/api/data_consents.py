@@ -8,7 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from common.api import IdRelatedField, ModelSerializer
-from common.audit import Source
+from common.audit import Source, evidence_from
 from consent.api.configuration import _user
 from consent.api.subjects import STATE_CONFLICT_CODES
 from consent.filters import DataConsentFilterSet
@@ -87,7 +87,8 @@ class DataConsentSerializer(ModelSerializer):
         }
 
     def create(self, validated_data):
-        return data_consent_create(**validated_data, user=_user(self))
+        evidence, data = evidence_from(validated_data, actor=_user(self))
+        return data_consent_create(**data, evidence=evidence)
 
 
 class DataConsentUpdateSerializer(DataConsentSerializer):

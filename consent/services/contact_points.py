@@ -14,6 +14,7 @@ from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from common.audit import (
+    Evidence,
     Source,
     history_attrs,
     history_insert_sql,
@@ -158,15 +159,7 @@ def contact_point_consent_set(
     purpose: Purpose,
     topic: Topic | None = None,
     status: str,
-    source: str,
-    reason: str = "",
-    reason_description: str = "",
-    requested_by: str = "",
-    user=None,
-    ip_address: str | None = None,
-    user_agent: str = "",
-    notice_version: str | None = None,
-    captured_at: datetime | None = None,
+    evidence: Evidence,
     expires_at: datetime | None = None,
 ) -> tuple[ContactPointConsent, bool, bool]:
     """Record the status of an address for a purpose or topic: `(record, created, changed)`.
@@ -185,21 +178,27 @@ def contact_point_consent_set(
             purpose=purpose,
             topic=topic,
             status=status,
-            source=source,
-            reason=reason,
-            reason_description=reason_description,
-            requested_by=requested_by,
-            captured_by=_user_or_none(user),
-            captured_at=captured_at or timezone.now(),
-            ip_address=ip_address or None,
-            user_agent=user_agent,
+            source=evidence.source,
+            reason=evidence.reason,
+            reason_description=evidence.description,
+            requested_by=evidence.requested_by,
+            captured_by=evidence.captured_by,
+            captured_at=evidence.captured_at or timezone.now(),
+            ip_address=evidence.ip_address or None,
+            user_agent=evidence.user_agent,
             notice_version=(
-                purpose.profile.notice_version if notice_version is None else notice_version
+                purpose.profile.notice_version
+                if evidence.notice_version is None
+                else evidence.notice_version
             ),
             expires_at=expires_at,
         )
     )
-    history = {"user": user, "source": source, "reason": reason or f"set to {status}"}
+    history = {
+        "user": evidence.actor,
+        "source": evidence.source,
+        "reason": evidence.reason or f"set to {status}",
+    }
     record, created = _locked_or_created(
         ContactPointConsent.objects.filter(
             channel=channel, value=wanted.value, purpose=purpose, topic=topic
@@ -208,7 +207,10 @@ def contact_point_consent_set(
     )
     if created:
         return record, True, True
-    if _evidence(record) == _evidence(wanted) and captured_at in (None, record.captured_at):
+    if _evidence(record) == _evidence(wanted) and evidence.captured_at in (
+        None,
+        record.captured_at,
+    ):
         return record, False, False
     for name in (*EVIDENCE_FIELDS, "captured_at"):
         setattr(record, name, getattr(wanted, name))

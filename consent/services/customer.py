@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from common.audit import Evidence
 from consent.addresses import field_error, is_suppressed, normalize_address
 from consent.models import (
     Channel,
@@ -119,11 +120,7 @@ def customer_choices_record(
     channel: str,
     value: str,
     choices: Iterable[Choice],
-    source: str,
-    ip_address: str | None = None,
-    user_agent: str = "",
-    reason: str = "",
-    reason_description: str = "",
+    evidence: Evidence,
     create_lead: bool = False,
 ) -> CustomerResult:
     """Record a customer's own choices for one address, all or nothing.
@@ -148,12 +145,7 @@ def customer_choices_record(
             purpose=choice.purpose,
             topic=choice.topic,
             status=choice.status,
-            source=source,
-            reason=reason,
-            reason_description=reason_description,
-            ip_address=ip_address,
-            user_agent=user_agent,
-            notice_version=profile.notice_version,
+            evidence=evidence.replace(notice_version=profile.notice_version),
         )
         result.records.append(record)
         result.changed += int(changed)
@@ -162,10 +154,7 @@ def customer_choices_record(
             profile=profile,
             channel=channel,
             value=value,
-            source=source,
-            ip_address=ip_address,
-            user_agent=user_agent,
-            note=reason_description or reason,
+            evidence=evidence.replace(description=evidence.description or evidence.reason),
             create_lead=create_lead,
         )
     return result
@@ -185,10 +174,7 @@ def customer_opt_in_record(
     profile: ComplianceProfile,
     channel: str,
     value: str,
-    source: str,
-    ip_address: str | None = None,
-    user_agent: str = "",
-    note: str = "",
+    evidence: Evidence,
     create_lead: bool = False,
 ) -> tuple[list[DataConsent], Lead | None]:
     """The subject-level side of a customer's opt-in (DESIGN §3.6): `(consents, new lead)`.
@@ -207,7 +193,7 @@ def customer_opt_in_record(
     subjects = subjects_holding(channel, value)
     lead = None
     if not subjects and create_lead and channel in SUBJECT_FIELD:
-        lead = _lead_for_address(channel=channel, value=value, source=source)
+        lead = _lead_for_address(channel=channel, value=value, source=evidence.source)
         subjects = [lead]
     today = timezone.localdate()
     consents = [
@@ -215,10 +201,7 @@ def customer_opt_in_record(
             subject,
             policy=policy,
             profile=profile,
-            source=source,
-            ip_address=ip_address,
-            user_agent=user_agent,
-            note=note,
+            evidence=evidence,
         )
         for subject in subjects
         if not subject.is_read_only
@@ -247,17 +230,10 @@ def _data_consent_for(
     *,
     policy: DataPolicy,
     profile: ComplianceProfile,
-    source: str,
-    ip_address: str | None,
-    user_agent: str,
-    note: str,
+    evidence: Evidence,
 ) -> DataConsent:
     return data_consent_create(
         policy=policy,
         **{subject.subject_type: subject},
-        source=source,
-        note=note,
-        ip_address=ip_address,
-        user_agent=user_agent,
-        notice_version=profile.notice_version or None,
+        evidence=evidence.replace(notice_version=profile.notice_version or None),
     )

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from common.audit import Source, history_attrs, history_insert_sql, history_params, stamp
+from common.audit import Evidence, Source, history_attrs, history_insert_sql, history_params, stamp
 from consent.models import ConsentLevelSubstatus, DataConsent, DataPolicy
 from consent.services.contact_points import EXPIRY_BATCH_SIZE
 from consent.services.summaries import _refresh_subjects_of, _subjects_recompute_sql
@@ -76,12 +76,7 @@ def data_consent_create(
     confidential: bool = False,
     owner_user=None,
     owner_team=None,
-    source: str = Source.INTERNAL,
-    note: str = "",
-    ip_address: str | None = None,
-    user_agent: str = "",
-    notice_version: str | None = None,
-    user=None,
+    evidence: Evidence,
 ) -> DataConsent:
     if lead is None and contact is None:
         raise ValidationError({"contact": "A data consent needs a lead or a contact."})
@@ -94,7 +89,7 @@ def data_consent_create(
     given_at = given_at or timezone.now()
     if given_at > timezone.now() + GIVEN_AT_CLOCK_SKEW:
         raise ValidationError({"given_at": "A consent cannot be given in the future."})
-    captured_by = user if user and user.is_authenticated else None
+    captured_by, user, source = evidence.captured_by, evidence.actor, evidence.source
     consent = DataConsent(
         lead=lead,
         contact=contact,
@@ -107,15 +102,17 @@ def data_consent_create(
         owner_user=owner_user if (owner_user or confidential) else captured_by,
         owner_team=owner_team,
         source=source,
-        note=note,
+        note=evidence.description,
         captured_by=captured_by,
-        ip_address=ip_address or None,
-        user_agent=user_agent,
-        notice_version=policy.notice_version if notice_version is None else notice_version,
+        ip_address=evidence.ip_address or None,
+        user_agent=evidence.user_agent,
+        notice_version=(
+            policy.notice_version if evidence.notice_version is None else evidence.notice_version
+        ),
     )
     _check_owner_and_substatus(consent)
     consent.full_clean()
-    stamp(consent, user=user, source=source, reason=note or "consent given")
+    stamp(consent, user=user, source=source, reason=evidence.description or "consent given")
     consent.save()
     _refresh_subjects_of([consent], user=user, source=source, reason="data consent added")
     return consent

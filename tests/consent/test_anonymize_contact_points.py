@@ -5,6 +5,7 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 
+from common.audit import Evidence
 from consent.addresses import is_suppressed
 from consent.models import ContactPointConsent, ErasureRecord, Suppression
 from consent.services.contact_points import contact_point_consent_set
@@ -38,11 +39,13 @@ def record_consents(purposes, *, user=None):
                 value=value,
                 purpose=commercial,
                 status=status,
-                source="verbal",
-                requested_by=f"{value} by phone",
-                reason_description=f"asked from {value}",
-                user=user,
-                ip_address="192.0.2.7",
+                evidence=Evidence(
+                    source="verbal",
+                    requested_by=f"{value} by phone",
+                    description=f"asked from {value}",
+                    actor=user,
+                    ip_address="192.0.2.7",
+                ),
             )
     contact_point_consent_set(
         channel="email",
@@ -50,7 +53,7 @@ def record_consents(purposes, *, user=None):
         purpose=commercial,
         topic=newsletter,
         status="opted_out",
-        source="one_click_unsubscribe",
+        evidence=Evidence(source="one_click_unsubscribe"),
     )
 
 
@@ -89,7 +92,7 @@ def test_an_opt_out_becomes_a_suppression_that_refuses_a_later_opt_in(purposes):
             value=EMAIL,
             purpose=purposes["commercial"],
             status="opted_in",
-            source="loaded",
+            evidence=Evidence(source="loaded"),
         )
     assert error.value.error_dict["value"][0].code == "suppressed"
     suppression = Suppression.objects.get()

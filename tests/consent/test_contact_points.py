@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from common.audit import Source
+from common.audit import Evidence, Source, evidence_from
 from consent.addresses import (
     address_hash,
     address_hasher,
@@ -44,9 +44,9 @@ def purpose(db):
 
 
 def set_status(purpose, status, *, value="ada@example.org", channel="email", **kwargs):
-    kwargs.setdefault("source", Source.INTERNAL)
+    evidence, data = evidence_from(kwargs, actor=None, source=Source.INTERNAL)
     return contact_point_consent_set(
-        channel=channel, value=value, purpose=purpose, status=status, **kwargs
+        channel=channel, value=value, purpose=purpose, status=status, **data, evidence=evidence
     )
 
 
@@ -225,9 +225,7 @@ def test_a_topic_of_another_purpose_is_refused(purpose):
 def test_unknown_status_or_source_is_a_field_error(purpose, field, value):
     kwargs = {"status": OPTED_IN, "source": Source.INTERNAL, field: value}
     with pytest.raises(ValidationError) as error:
-        contact_point_consent_set(
-            channel="email", value="ada@example.org", purpose=purpose, **kwargs
-        )
+        set_status(purpose, **kwargs)
     assert field in error.value.message_dict
 
 
@@ -391,7 +389,11 @@ def test_configuration_in_use_or_the_default_profile_is_not_deleted(db, dpo):
     default = ComplianceProfile.objects.get(is_default=True)
     purpose = default.purposes.first()
     contact_point_consent_set(
-        channel="email", value="ada@example.org", purpose=purpose, status="opted_in", source="form"
+        channel="email",
+        value="ada@example.org",
+        purpose=purpose,
+        status="opted_in",
+        evidence=Evidence(source="form"),
     )
 
     with pytest.raises(ConfigurationConflict, match="default compliance profile"):
@@ -445,7 +447,11 @@ def test_the_admin_never_deletes_the_default_profile_or_configuration_in_use(cli
     default = ComplianceProfile.objects.get(is_default=True)
     purpose = default.purposes.first()
     contact_point_consent_set(
-        channel="email", value="ada@example.org", purpose=purpose, status="opted_in", source="form"
+        channel="email",
+        value="ada@example.org",
+        purpose=purpose,
+        status="opted_in",
+        evidence=Evidence(source="form"),
     )
     spare = factories.compliance_profile(slug="spare")
     client.force_login(admin_user)

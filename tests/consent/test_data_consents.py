@@ -6,6 +6,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from common.audit import Evidence
 from consent.models import ConsentLevelSubstatus, DataConsent
 from consent.services.data_consents import (
     data_consent_cancel,
@@ -134,7 +135,7 @@ def test_substatus_must_belong_to_the_consent_level(contact, policy):
 
 def test_consent_needs_a_subject(policy):
     with pytest.raises(ValidationError):
-        data_consent_create(policy=policy)
+        data_consent_create(policy=policy, evidence=Evidence(source="internal"))
 
 
 def test_consent_for_read_only_subject_is_refused(lead, policy):
@@ -248,11 +249,13 @@ def test_consent_history_records_evidence_source_and_actor(contact, policy, serv
     consent = data_consent_create(
         policy=policy,
         contact=contact,
-        source="verbal",
-        note="Called in",
-        user=service_desk,
-        ip_address="203.0.113.7",
-        user_agent="phone",
+        evidence=Evidence(
+            source="verbal",
+            description="Called in",
+            actor=service_desk,
+            ip_address="203.0.113.7",
+            user_agent="phone",
+        ),
     )
     row = consent.history.get()
     assert (row.history_user, row.history_source, row.history_change_reason) == (

@@ -14,7 +14,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from common.audit import Source, stamp
+from common.audit import Source, evidence_from, stamp
 from consent.models import ContactPointConsent, DataConsent
 from consent.services import contact_points as contact_point_services
 from consent.services import data_consents
@@ -394,15 +394,15 @@ def _wait_until_blocked(pid: int, *, seconds: float = 10) -> None:
 # Contact-point opt-ins past `expires_at`
 
 
-def opt_in(value: str, *, expires_at, **evidence) -> ContactPointConsent:
+def opt_in(value: str, *, expires_at, purpose, **fields) -> ContactPointConsent:
+    evidence, _ = evidence_from(fields, actor=None, source=Source.FORM)
     record, _, _ = contact_point_consent_set(
         channel="email",
         value=value,
-        purpose=evidence.pop("purpose"),
+        purpose=purpose,
         status=ContactPointConsent.Status.OPTED_IN,
-        source=Source.FORM,
+        evidence=evidence,
         expires_at=expires_at,
-        **evidence,
     )
     return record
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from common.audit import Evidence
 from consent.addresses import normalize_address
 from consent.loads import report
 from consent.loads import rows as load_rows
@@ -374,9 +375,9 @@ def test_a_dry_run_counts_what_would_change_and_writes_nothing(commercial):
         value="same@example.org",
         purpose=commercial,
         status="opted_out",
-        source="loaded",
-        captured_at=datetime(2024, 1, 1, tzinfo=UTC),
-        notice_version="",
+        evidence=Evidence(
+            source="loaded", captured_at=datetime(2024, 1, 1, tzinfo=UTC), notice_version=""
+        ),
     )
     records, history = ContactPointConsent.objects.count(), History.objects.count()
     text = csv_text(
@@ -719,7 +720,11 @@ def test_a_migration_preview_writes_nothing_and_a_rerun_changes_nothing(profile)
 def test_migration_never_overwrites_a_newer_choice_of_the_customer(commercial):
     contact = factories.contact(email="ada@example.org")
     contact_point_consent_set(
-        channel="email", value=contact.email, purpose=commercial, status="opted_out", source="form"
+        channel="email",
+        value=contact.email,
+        purpose=commercial,
+        status="opted_out",
+        evidence=Evidence(source="form"),
     )
     result = migrate()
 

@@ -3,6 +3,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 
+from common.audit import Evidence
 from consent.models import ContactPointConsent, DataConsent
 from consent.services.contact_points import suppression_add
 from consent.services.customer import Choice, customer_choices_record
@@ -24,11 +25,10 @@ def record(profile, purpose, status=OPTED_IN, *, create_lead=False, value=ADDRES
         channel="email",
         value=value,
         choices=[Choice(purpose, topic, status)],
-        source="preference_center",
-        ip_address="192.0.2.1",
-        user_agent="UA",
-        reason="test",
         create_lead=create_lead,
+        evidence=Evidence(
+            source="preference_center", ip_address="192.0.2.1", user_agent="UA", reason="test"
+        ),
     )
 
 
@@ -120,7 +120,7 @@ def test_a_suppressed_address_is_refused_before_anything_is_written(profile, new
             channel="email",
             value=ADDRESS,
             choices=[Choice(offers, None, OPTED_OUT), Choice(newsletter, None, OPTED_IN)],
-            source="form",
+            evidence=Evidence(source="form"),
         )
     assert caught.value.error_dict["value"][0].code == "suppressed"
     assert row_counts() == before

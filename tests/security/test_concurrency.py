@@ -8,6 +8,7 @@ from itertools import pairwise
 import pytest
 from django.core.exceptions import ValidationError
 
+from common.audit import Evidence
 from consent.models import ContactPointConsent, DataConsent, ErasureRecord
 from consent.services.contact_points import contact_point_consent_set
 from consent.services.data_consents import (
@@ -48,8 +49,7 @@ def test_concurrent_sets_of_one_contact_point_keep_one_row_and_every_change(post
                 value=ADDRESS,
                 purpose=purpose,
                 status=OPTED_IN if (n + i) % 2 == 0 else OPTED_OUT,
-                source="api",
-                reason=f"thread {n} call {i}",
+                evidence=Evidence(source="api", reason=f"thread {n} call {i}"),
             )
             changed += was_changed
         return changed
@@ -173,7 +173,9 @@ def test_concurrent_changes_of_one_subjects_consents_keep_its_derived_fields_exa
     def work(n: int):
         if n < len(consents):
             return data_consent_cancel(consent=consents[n])
-        return data_consent_create(policy=added[n - len(consents)], contact=contact)
+        return data_consent_create(
+            policy=added[n - len(consents)], contact=contact, evidence=Evidence(source="internal")
+        )
 
     results = run_together(2 * len(levels), work)
 
@@ -241,8 +243,7 @@ def test_an_opt_in_racing_the_erasure_of_its_address_does_not_survive_it(postgre
                     value=address,
                     purpose=purpose,
                     status=OPTED_IN,
-                    source="form",
-                    reason=f"thread {n}",
+                    evidence=Evidence(source="form", reason=f"thread {n}"),
                 )
                 outcomes.append("opted in")
             except ValidationError as exc:

@@ -8,6 +8,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from common.admin import dpo_views
+from common.audit import Evidence
 from consent.models import DataConsent
 from consent.roles import SERVICE_DESK
 from consent.services.data_consents import data_consent_create
@@ -43,12 +44,24 @@ def world(owner, team_member, contact, policy):
     return {
         "contact": contact,
         "secret": data_consent_create(
-            policy=policy, contact=contact, confidential=True, owner_user=owner, note=SECRET_NOTE
+            policy=policy,
+            contact=contact,
+            confidential=True,
+            owner_user=owner,
+            evidence=Evidence(source="internal", description=SECRET_NOTE),
         ),
         "team": data_consent_create(
-            policy=policy, contact=contact, confidential=True, owner_team=legal, note=TEAM_NOTE
+            policy=policy,
+            contact=contact,
+            confidential=True,
+            owner_team=legal,
+            evidence=Evidence(source="internal", description=TEAM_NOTE),
         ),
-        "public": data_consent_create(policy=policy, contact=contact, note=PUBLIC_NOTE),
+        "public": data_consent_create(
+            policy=policy,
+            contact=contact,
+            evidence=Evidence(source="internal", description=PUBLIC_NOTE),
+        ),
     }
 
 

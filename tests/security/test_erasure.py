@@ -11,6 +11,7 @@ from django.db import connection
 from django.urls import Resolver404, resolve
 from rest_framework.test import APIClient
 
+from common.audit import Evidence
 from consent.models import ContactPointConsent, ErasureRecord, Suppression
 from consent.services.contact_points import contact_point_consent_set
 from consent.services.data_consents import data_consent_cancel
@@ -108,7 +109,7 @@ def test_the_service_cannot_opt_an_erased_opted_out_address_back_in(erased, purp
             value=EMAIL.upper(),
             purpose=erased[purpose],
             status="opted_in",
-            source="form",
+            evidence=Evidence(source="form"),
         )
     assert error.value.error_dict["value"][0].code == "suppressed"
     assert not ContactPointConsent.objects.filter(channel="email").exists()
