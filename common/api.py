@@ -299,3 +299,8 @@ def view_filter(model) -> filters.ChoiceFilter:
         method=lambda queryset, name, value: queryset.for_view(value),
         label="Data Protection view",
     )
+
+
+def request_user(serializer):
+    """The user of the request a serializer validates (the actor of its writes)."""
+    return serializer.context["request"].user

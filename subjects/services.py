@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from common.audit import Source, stamp
+from subjects.lifecycle import transition_for
 from subjects.models import (
     ANONYMIZED_NAME,
     PREFERENCE_FIELDS,
@@ -217,24 +218,25 @@ def account_delete(*, account: Account, user=None, source: str = Source.INTERNAL
 
 def _transition(
     subject: Subject,
+    name: str,
     *,
-    field: str,
-    allowed_from: set,
-    to: str,
     user,
-    reason: str,
+    reason: str = "",
     source: str = Source.INTERNAL,
     also: dict | None = None,
 ):
+    """Move the subject along the lifecycle table (`subjects.lifecycle`)."""
     lock_for_write(subject)
     if subject.is_anonymized:
         raise SubjectReadOnlyError("This subject is anonymized and can never be changed.")
-    current = getattr(subject, field)
-    if current not in allowed_from:
+    transition = transition_for(subject, name)
+    current = getattr(subject, transition.field)
+    if current not in transition.sources:
         raise ValidationError(
-            f"Cannot {reason} a {subject.subject_type} that is {current}.", code="invalid_state"
+            f"Cannot {name} a {subject.subject_type} that is {current}.", code="invalid_state"
         )
-    setattr(subject, field, to)
+    reason = reason or name
+    setattr(subject, transition.field, transition.target)
     for name, value in (also or {}).items():
         setattr(subject, name, value)
     stamp(subject, user=user, source=source, reason=reason)
@@ -244,54 +246,22 @@ def _transition(
 
 @transaction.atomic
 def lead_disqualify(*, lead: Lead, user=None, source: str = Source.INTERNAL) -> Lead:
-    return _transition(
-        lead,
-        field="status",
-        allowed_from={Lead.Status.OPEN},
-        to=Lead.Status.DISQUALIFIED,
-        user=user,
-        source=source,
-        reason="disqualify",
-    )
+    return _transition(lead, "disqualify", user=user, source=source)
 
 
 @transaction.atomic
 def lead_reactivate(*, lead: Lead, user=None, source: str = Source.INTERNAL) -> Lead:
-    return _transition(
-        lead,
-        field="status",
-        allowed_from={Lead.Status.QUALIFIED, Lead.Status.DISQUALIFIED},
-        to=Lead.Status.OPEN,
-        user=user,
-        source=source,
-        reason="reactivate",
-    )
+    return _transition(lead, "reactivate", user=user, source=source)
 
 
 @transaction.atomic
 def contact_deactivate(*, contact: Contact, user=None, source: str = Source.INTERNAL) -> Contact:
-    return _transition(
-        contact,
-        field="state",
-        allowed_from={Contact.State.ACTIVE},
-        to=Contact.State.INACTIVE,
-        user=user,
-        source=source,
-        reason="deactivate",
-    )
+    return _transition(contact, "deactivate", user=user, source=source)
 
 
 @transaction.atomic
 def contact_reactivate(*, contact: Contact, user=None, source: str = Source.INTERNAL) -> Contact:
-    return _transition(
-        contact,
-        field="state",
-        allowed_from={Contact.State.INACTIVE},
-        to=Contact.State.ACTIVE,
-        user=user,
-        source=source,
-        reason="reactivate",
-    )
+    return _transition(contact, "reactivate", user=user, source=source)
 
 
 def lead_mark_qualified(
@@ -300,9 +270,7 @@ def lead_mark_qualified(
     """The lead's own half of qualification (consent.services.lead_qualify links consents)."""
     return _transition(
         lead,
-        field="status",
-        allowed_from={Lead.Status.OPEN},
-        to=Lead.Status.QUALIFIED,
+        "qualify",
         user=user,
         source=source,
         reason="qualify and convert" if contact else "qualify",

@@ -33,6 +33,7 @@ from consent.reports.timeline import subject_access_report, subject_timeline
 from consent.services.erasure import subject_anonymize
 from consent.services.subjects import lead_qualify
 from subjects import services as subject_services
+from subjects.lifecycle import TRANSITIONS, may_transition
 from subjects.models import Contact, Lead
 from subjects.normalize import normalize_phone
 
@@ -49,53 +50,56 @@ class SubjectAction:
     warning: str = ""
 
 
-def _open(lead):
-    return not lead.is_anonymized and lead.status == Lead.Status.OPEN
+def _lifecycle_action(name: str, run: Callable, *, model, label: str = "", warning: str = ""):
+    """A button for a transition of the lifecycle table: it shows where the table allows it."""
+    transition = TRANSITIONS[model][name]
+    return SubjectAction(
+        name,
+        label or transition.label,
+        run,
+        lambda subject: may_transition(subject, transition.name),
+        warning=warning or transition.warning,
+    )
 
 
 LEAD_ACTIONS = {
-    a.name: a
-    for a in [
-        SubjectAction("qualify", "Qualify", lambda s, u: lead_qualify(lead=s, user=u), _open),
+    action.name: action
+    for action in [
+        _lifecycle_action("qualify", lambda s, u: lead_qualify(lead=s, user=u), model=Lead),
         SubjectAction(
             "convert",
             "Qualify and convert to contact",
             lambda s, u: lead_qualify(lead=s, convert=True, user=u),
-            _open,
+            lambda s: may_transition(s, "qualify"),
             warning="A contact is created from this lead and its active data consents are "
             "linked to the new contact.",
         ),
-        SubjectAction(
+        _lifecycle_action(
             "disqualify",
-            "Disqualify",
             lambda s, u: subject_services.lead_disqualify(lead=s, user=u),
-            _open,
+            model=Lead,
         ),
-        SubjectAction(
+        _lifecycle_action(
             "reactivate",
-            "Reactivate",
             lambda s, u: subject_services.lead_reactivate(lead=s, user=u),
-            lambda s: not s.is_anonymized and s.status != Lead.Status.OPEN,
+            model=Lead,
         ),
     ]
 }
 
 
 CONTACT_ACTIONS = {
-    a.name: a
-    for a in [
-        SubjectAction(
+    action.name: action
+    for action in [
+        _lifecycle_action(
             "deactivate",
-            "Deactivate",
             lambda s, u: subject_services.contact_deactivate(contact=s, user=u),
-            lambda s: not s.is_anonymized and s.state == Contact.State.ACTIVE,
-            warning="The contact becomes read-only; its consents still expire on their date.",
+            model=Contact,
         ),
-        SubjectAction(
+        _lifecycle_action(
             "reactivate",
-            "Reactivate",
             lambda s, u: subject_services.contact_reactivate(contact=s, user=u),
-            lambda s: not s.is_anonymized and s.state == Contact.State.INACTIVE,
+            model=Contact,
         ),
     ]
 }

@@ -7,7 +7,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers, viewsets
 
-from common.api import ModelSerializer, StrictFilterSet
+from common.api import ModelSerializer, StrictFilterSet, request_user
 from common.audit import Source
 from consent.api.subjects import STATE_CONFLICT_CODES
 from consent.filters import DataPolicyFilterSet
@@ -21,10 +21,6 @@ from consent.services.configuration import (
     data_policy_delete,
     data_policy_save,
 )
-
-
-def _user(serializer):
-    return serializer.context["request"].user
 
 
 class ComplianceProfileSerializer(ModelSerializer):
@@ -55,12 +51,12 @@ class ComplianceProfileSerializer(ModelSerializer):
 
     def create(self, validated_data):
         return compliance_profile_save(
-            ComplianceProfile(), validated_data, user=_user(self), source=Source.API
+            ComplianceProfile(), validated_data, user=request_user(self), source=Source.API
         )
 
     def update(self, instance, validated_data):
         return compliance_profile_save(
-            instance, validated_data, user=_user(self), source=Source.API
+            instance, validated_data, user=request_user(self), source=Source.API
         )
 
 
@@ -83,10 +79,14 @@ class PurposeSerializer(ModelSerializer):
         return profile
 
     def create(self, validated_data):
-        return configuration_save(Purpose(), validated_data, user=_user(self), source=Source.API)
+        return configuration_save(
+            Purpose(), validated_data, user=request_user(self), source=Source.API
+        )
 
     def update(self, instance, validated_data):
-        return configuration_save(instance, validated_data, user=_user(self), source=Source.API)
+        return configuration_save(
+            instance, validated_data, user=request_user(self), source=Source.API
+        )
 
 
 class TopicSerializer(ModelSerializer):
@@ -102,10 +102,14 @@ class TopicSerializer(ModelSerializer):
         return purpose
 
     def create(self, validated_data):
-        return configuration_save(Topic(), validated_data, user=_user(self), source=Source.API)
+        return configuration_save(
+            Topic(), validated_data, user=request_user(self), source=Source.API
+        )
 
     def update(self, instance, validated_data):
-        return configuration_save(instance, validated_data, user=_user(self), source=Source.API)
+        return configuration_save(
+            instance, validated_data, user=request_user(self), source=Source.API
+        )
 
 
 class ComplianceProfileFilterSet(StrictFilterSet):
@@ -212,7 +216,7 @@ class DataPolicySerializer(ModelSerializer):
     def _save(self, policy, validated_data):
         for name, value in validated_data.items():
             setattr(policy, name, value)
-        return data_policy_save(policy=policy, user=_user(self), source=Source.API)
+        return data_policy_save(policy=policy, user=request_user(self), source=Source.API)
 
 
 @extend_schema_view(

@@ -7,9 +7,8 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from common.api import IdRelatedField, ModelSerializer
+from common.api import IdRelatedField, ModelSerializer, request_user
 from common.audit import Source, evidence_from
-from consent.api.configuration import _user
 from consent.api.subjects import STATE_CONFLICT_CODES
 from consent.filters import DataConsentFilterSet
 from consent.models import DataConsent
@@ -87,7 +86,7 @@ class DataConsentSerializer(ModelSerializer):
         }
 
     def create(self, validated_data):
-        evidence, data = evidence_from(validated_data, actor=_user(self))
+        evidence, data = evidence_from(validated_data, actor=request_user(self))
         return data_consent_create(**data, evidence=evidence)
 
 
@@ -108,7 +107,7 @@ class DataConsentUpdateSerializer(DataConsentSerializer):
 
     def update(self, instance, validated_data):
         return data_consent_update(
-            consent=instance, data=validated_data, user=_user(self), source=Source.API
+            consent=instance, data=validated_data, user=request_user(self), source=Source.API
         )
 
 

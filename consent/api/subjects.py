@@ -5,7 +5,7 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from common.api import ModelSerializer
+from common.api import ModelSerializer, request_user
 from common.audit import Source
 from consent.models import ErasureRecord
 from consent.reports.timeline import subject_access_report, subject_timeline
@@ -21,10 +21,6 @@ CHANGE = "%(app_label)s.change_%(model_name)s"
 
 # Service errors that mean "not in the current state of the object" answer 409, not 400.
 STATE_CONFLICT_CODES = frozenset({"invalid_state", "expired", "anonymized"})
-
-
-def _user(serializer):
-    return serializer.context["request"].user
 
 
 SUBJECT_FIELDS = [
@@ -50,12 +46,12 @@ class SubjectSerializer(ModelSerializer):
 
     def create(self, validated_data):
         return subject_create(
-            model=self.Meta.model, data=validated_data, user=_user(self), source=Source.API
+            model=self.Meta.model, data=validated_data, user=request_user(self), source=Source.API
         )
 
     def update(self, instance, validated_data):
         return subject_update(
-            subject=instance, data=validated_data, user=_user(self), source=Source.API
+            subject=instance, data=validated_data, user=request_user(self), source=Source.API
         )
 
 

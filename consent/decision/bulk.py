@@ -24,7 +24,7 @@ from consent.decision.rules import (
     AddressFacts,
     Decision,
     SubjectFacts,
-    _decide,
+    answer,
     record_facts,
     records_query,
 )
@@ -52,7 +52,7 @@ def decide_many(checks: list[dict]) -> list[Decision]:
         topic_ids=set().union(*(question.topic_ids for question in questions)),
     )
     memo: dict = {}
-    return [_decide(facts[address], question, memo) for address, question in asked]
+    return [answer(facts[address], question, memo) for address, question in asked]
 
 
 def _questions(checks: list[dict]) -> list[tuple[Address, Question]]:

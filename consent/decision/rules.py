@@ -158,7 +158,7 @@ def _preferences_allow(subjects: SubjectFacts, channel: str, purpose: Purpose) -
     return allowed
 
 
-def _decide(facts: AddressFacts, question: "Question", memo: dict | None = None) -> Decision:
+def answer(facts: AddressFacts, question: "Question", memo: dict | None = None) -> Decision:
     """The decision; `memo` shares the rules' verdict between addresses with the same facts."""
     consulted, statuses = [], []
     records = facts.records

@@ -13,7 +13,7 @@ from consent.decision.rules import (
     AddressFacts,
     Decision,
     SubjectFacts,
-    _decide,
+    answer,
     record_facts,
     records_query,
 )
@@ -31,7 +31,7 @@ def decide(*, channel: str, value: str, purpose, topic=None, profile=None) -> De
     address = (channel, normalize_address(channel, value))
     question = Catalog.fetch([purpose], [topic]).question(purpose, topic, profile)
     facts = address_facts(address, purpose_ids=question.purpose_ids, topic_ids=question.topic_ids)
-    return _decide(facts, question)
+    return answer(facts, question)
 
 
 def address_facts(address: Address, *, purpose_ids: set[int], topic_ids: set[int]) -> AddressFacts:

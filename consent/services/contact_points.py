@@ -74,7 +74,7 @@ EXPIRED_STATE = {
 }
 
 
-def _lock_address(channel: str, value: str) -> None:
+def lock_address(channel: str, value: str) -> None:
     """Serialize writers of one address until the transaction ends (PostgreSQL advisory lock).
 
     An opt-in and the erasure of the same address must not interleave: otherwise an opt-in
@@ -170,7 +170,7 @@ def contact_point_consent_set(
     suppressed address is refused. `notice_version` defaults to the profile's.
     """
     value = normalize_address(channel, value)
-    _lock_address(channel, value)  # before the suppression check: erasure takes it too
+    lock_address(channel, value)  # before the suppression check: erasure takes it too
     wanted = _validated(
         ContactPointConsent(
             channel=channel,
@@ -315,7 +315,7 @@ def _expire_batch_sql(*, now: datetime, after: tuple | None, batch_size: int) ->
         return cursor.fetchall()
 
 
-def _suppress(
+def suppress(
     *, channel: str, value_hash: str, reason: str, user, source: str
 ) -> tuple[Suppression, bool]:
     def create() -> Suppression:
@@ -336,7 +336,7 @@ def suppression_add(
     *, channel: str, value: str, reason: str = "", user=None, source: str = Source.INTERNAL
 ) -> tuple[Suppression, bool]:
     """Suppress an address (idempotent): `(suppression, created)`. Only its hash is stored."""
-    return _suppress(
+    return suppress(
         channel=channel,
         value_hash=address_hash(channel, value),
         reason=reason,

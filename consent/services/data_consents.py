@@ -14,7 +14,7 @@ from django.utils import timezone
 from common.audit import Evidence, Source, history_attrs, history_insert_sql, history_params, stamp
 from consent.models import ConsentLevelSubstatus, DataConsent, DataPolicy
 from consent.services.contact_points import EXPIRY_BATCH_SIZE
-from consent.services.summaries import _refresh_subjects_of, _subjects_recompute_sql
+from consent.services.summaries import refresh_subjects_of, subjects_recompute_sql
 from subjects import services as subject_services
 from subjects.models import (
     Contact,
@@ -114,7 +114,7 @@ def data_consent_create(
     consent.full_clean()
     stamp(consent, user=user, source=source, reason=evidence.description or "consent given")
     consent.save()
-    _refresh_subjects_of([consent], user=user, source=source, reason="data consent added")
+    refresh_subjects_of([consent], user=user, source=source, reason="data consent added")
     return consent
 
 
@@ -156,7 +156,7 @@ def data_consent_update(
     consent.full_clean()
     stamp(consent, user=user, source=source, reason="edited")
     consent.save()
-    _refresh_subjects_of([consent], user=user, source=source, reason="data consent edited")
+    refresh_subjects_of([consent], user=user, source=source, reason="data consent edited")
     return consent
 
 
@@ -174,7 +174,7 @@ def data_consent_cancel(
     consent.status_reason = DataConsent.Reason.CANCELLED
     stamp(consent, user=user, source=source, reason=note or "cancelled")
     consent.save()
-    _refresh_subjects_of([consent], user=user, source=source, reason="data consent cancelled")
+    refresh_subjects_of([consent], user=user, source=source, reason="data consent cancelled")
     return consent
 
 
@@ -200,7 +200,7 @@ def data_consent_reactivate(
     consent.status_reason = DataConsent.Reason.ACTIVE
     stamp(consent, user=user, source=source, reason=note or "reactivated")
     consent.save()
-    _refresh_subjects_of([consent], user=user, source=source, reason="data consent reactivated")
+    refresh_subjects_of([consent], user=user, source=source, reason="data consent reactivated")
     return consent
 
 
@@ -309,7 +309,7 @@ def _expire_batch_orm(due: list[_Due], *, today: date, now) -> int:
         default_date=now,
         custom_historical_attrs=history_attrs(Source.SYSTEM),
     )
-    _refresh_subjects_of(batch, source=Source.SYSTEM, reason=EXPIRED_SUBJECT_REASON)
+    refresh_subjects_of(batch, source=Source.SYSTEM, reason=EXPIRED_SUBJECT_REASON)
     return len(batch)
 
 
@@ -331,7 +331,7 @@ def _expire_batch_sql(due: list[_Due], *, today: date, now) -> int:
     for model, index in ((Lead, 0), (Contact, 1)):
         ids = sorted({row[index] for row in subjects} - {None})
         if ids:
-            _subjects_recompute_sql(model=model, ids=ids, now=now, reason=EXPIRED_SUBJECT_REASON)
+            subjects_recompute_sql(model=model, ids=ids, now=now, reason=EXPIRED_SUBJECT_REASON)
     return len(subjects)
 
 

@@ -22,7 +22,7 @@ from consent.models import (
     DataConsent,
     ErasureRecord,
 )
-from consent.services.contact_points import Status, _lock_address, _suppress
+from consent.services.contact_points import Status, lock_address, suppress
 from consent.services.summaries import subjects_refresh
 from subjects import services as subject_services
 from subjects.models import (
@@ -64,14 +64,14 @@ def _scrub_admin_log(record_ids: list[int]) -> None:
 
 def _erase_address(*, channel: str, value: str, user, source: str) -> tuple[int, int]:
     """Delete an address's records and their history; an opt-out becomes a suppression first."""
-    _lock_address(channel, value)
+    lock_address(channel, value)
     records = ContactPointConsent.objects.for_address(channel, value)
     statuses = dict(records.values_list("pk", "status"))
     if not statuses:
         return 0, 0
     suppressed = False
     if Status.OPTED_OUT in statuses.values():
-        _, suppressed = _suppress(
+        _, suppressed = suppress(
             channel=channel,
             value_hash=normalized_address_hash(value),
             reason="owner erased after opting out",

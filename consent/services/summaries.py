@@ -86,7 +86,7 @@ def subjects_refresh(
     return len(changed)
 
 
-def _refresh_subjects_of(consents, *, user=None, source: str, reason: str) -> None:
+def refresh_subjects_of(consents, *, user=None, source: str, reason: str) -> None:
     consents = list(consents)
     subjects_refresh(
         model=Lead, ids=[c.lead_id for c in consents], user=user, source=source, reason=reason
@@ -96,7 +96,7 @@ def _refresh_subjects_of(consents, *, user=None, source: str, reason: str) -> No
     )
 
 
-def _subjects_recompute_sql(*, model: type[Subject], ids: list[int], now, reason: str) -> int:
+def subjects_recompute_sql(*, model: type[Subject], ids: list[int], now, reason: str) -> int:
     """`subjects_refresh` in one statement, for subjects locked by the caller.
 
     The derivation mirrors `consent_summaries` and `subject_apply_consent_summary` (DESIGN
