@@ -98,3 +98,10 @@ def is_suppressed(channel: str, value: str) -> bool:
     return Suppression.objects.filter(
         channel=channel, value_hash=address_hash(channel, value)
     ).exists()
+
+
+def suppression_for(channel: str, value: str) -> Suppression | None:
+    """The suppression of a normalized address, if there is one (the admin's lookup)."""
+    return Suppression.objects.filter(
+        channel=channel, value_hash=address_hash(channel, value)
+    ).first()

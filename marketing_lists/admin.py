@@ -10,6 +10,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from common.admin import (
     AuditedDeleteMixin,
+    DataProtectionChangelistMixin,
     DataProtectionViewFilter,
     LargeTableAdminMixin,
     ServiceAdminMixin,
@@ -57,9 +58,22 @@ class MemberInline(admin.TabularInline):
 
 @admin.register(MarketingList)
 class MarketingListAdmin(
-    AuditedDeleteMixin, LargeTableAdminMixin, ServiceAdminMixin, SimpleHistoryAdmin
+    DataProtectionChangelistMixin,
+    AuditedDeleteMixin,
+    LargeTableAdminMixin,
+    ServiceAdminMixin,
+    SimpleHistoryAdmin,
 ):
     form = MarketingListForm
+    export_fields = [
+        ("ID", "id"),
+        ("Name", "name"),
+        ("List type", "list_type"),
+        ("Member type", "member_type"),
+        ("Purpose", "purpose__name"),
+        ("Topic", "topic__name"),
+        ("Active", "active"),
+    ]
     list_display = ["name", "list_type", "member_type", "purpose", "topic", "active"]
     list_filter = [DataProtectionViewFilter, "list_type", "member_type", "active"]
     list_select_related = ["purpose", "topic"]

@@ -3,18 +3,22 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 from simple_history.admin import SimpleHistoryAdmin
 
 from common.admin import (
+    DataProtectionChangelistMixin,
+    DateRangeFilter,
     LargeTableAdminMixin,
     ServiceAdminMixin,
     ServiceModelForm,
     add_service_errors,
 )
 from common.audit import Source, evidence_from
+from consent.addresses import normalize_address, suppression_for
 from consent.models import (
     Channel,
     ContactPointConsent,
@@ -54,11 +58,29 @@ class ContactPointConsentForm(ServiceModelForm):
 
 
 @admin.register(ContactPointConsent)
-class ContactPointConsentAdmin(LargeTableAdminMixin, ServiceAdminMixin, SimpleHistoryAdmin):
+class ContactPointConsentAdmin(
+    DataProtectionChangelistMixin, LargeTableAdminMixin, ServiceAdminMixin, SimpleHistoryAdmin
+):
     form = ContactPointConsentForm
     list_display = ["value", "channel", "purpose", "topic", "status", "source", "captured_at"]
-    list_filter = ["channel", "status", "source", "purpose"]
+    list_filter = ["channel", "status", "source", "purpose", ("captured_at", DateRangeFilter)]
     list_select_related = ["purpose", "topic"]
+    search_fields = ["value"]  # shows the box; get_search_results decides
+    search_help_text = "An exact e-mail address, phone number or custom id."
+    export_fields = [
+        ("ID", "id"),
+        ("Channel", "channel"),
+        ("Address", "value"),
+        ("Purpose", "purpose__name"),
+        ("Topic", "topic__name"),
+        ("Status", "status"),
+        ("Source", "source"),
+        ("Reason", "reason"),
+        ("Requested by", "requested_by"),
+        ("Captured at", "captured_at"),
+        ("Notice version", "notice_version"),
+        ("Expires at", "expires_at"),
+    ]
     readonly_fields = [
         "source",
         "captured_by",
@@ -75,10 +97,17 @@ class ContactPointConsentAdmin(LargeTableAdminMixin, ServiceAdminMixin, SimpleHi
         return [*self.readonly_fields, *KEY_FIELDS]
 
     def get_search_results(self, request, queryset, search_term):
+        """Exact addresses only, in their stored form per channel (the (channel, value) index)."""
         term = search_term.strip()
         if not term:
             return queryset, False
-        return queryset.filter(value=term.lower()) | queryset.filter(value=term), False
+        match = Q()
+        for channel in Channel.values:
+            try:
+                match |= Q(channel=channel, value=normalize_address(channel, term))
+            except ValidationError:
+                continue
+        return (queryset.filter(match) if match else queryset.none()), False
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -88,6 +117,11 @@ class SuppressionForm(forms.Form):
     channel = forms.ChoiceField(choices=Channel.choices)
     value = forms.CharField(max_length=254, label="Address")
     reason = forms.CharField(max_length=200, required=True)
+
+
+class SuppressionLookupForm(forms.Form):
+    channel = forms.ChoiceField(choices=Channel.choices)
+    value = forms.CharField(max_length=254, label="Address")
 
 
 @admin.register(Suppression)
@@ -115,6 +149,11 @@ class SuppressionAdmin(LargeTableAdminMixin, SimpleHistoryAdmin):
                 name="consent_suppression_suppress",
             ),
             path(
+                "lookup/",
+                self.admin_site.admin_view(self.lookup_view),
+                name="consent_suppression_lookup",
+            ),
+            path(
                 "unsuppress/",
                 self.admin_site.admin_view(self.unsuppress_view),
                 name="consent_suppression_unsuppress",
@@ -139,6 +178,29 @@ class SuppressionAdmin(LargeTableAdminMixin, SimpleHistoryAdmin):
             "Allow a suppressed address again (audited)",
             lambda data: suppression_remove(**data, user=request.user),
         )
+
+    def lookup_view(self, request):
+        """ "Suppressed?": the answer for one typed address, without listing any hash."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = SuppressionLookupForm(request.GET or None)
+        answer = None
+        if form.is_bound and form.is_valid():
+            channel, value = form.cleaned_data["channel"], form.cleaned_data["value"]
+            try:
+                suppression = suppression_for(channel, normalize_address(channel, value))
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                answer = {"suppressed": suppression is not None, "suppression": suppression}
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Is an address suppressed?",
+            "form": form,
+            "answer": answer,
+        }
+        return TemplateResponse(request, "admin/consent/suppression/lookup.html", context)
 
     def _address_form_view(self, request, title, run):
         form = SuppressionForm(request.POST or None)

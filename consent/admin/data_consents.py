@@ -2,13 +2,16 @@
 
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.http import Http404
 from django.urls import reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from common.admin import (
+    DataProtectionChangelistMixin,
     DataProtectionViewFilter,
+    DateRangeFilter,
     LargeTableAdminMixin,
     ServiceAdminMixin,
 )
@@ -22,6 +25,7 @@ from consent.services.data_consents import (
     data_consent_cancel,
     data_consent_reactivate,
 )
+from subjects.models import Contact, Lead
 
 
 class DataConsentInline(admin.TabularInline):
@@ -46,7 +50,9 @@ class DataConsentInline(admin.TabularInline):
 
 
 @admin.register(DataConsent)
-class DataConsentAdmin(LargeTableAdminMixin, ServiceAdminMixin, SimpleHistoryAdmin):
+class DataConsentAdmin(
+    DataProtectionChangelistMixin, LargeTableAdminMixin, ServiceAdminMixin, SimpleHistoryAdmin
+):
     list_display = [
         "id",
         "subject_link",
@@ -64,6 +70,32 @@ class DataConsentAdmin(LargeTableAdminMixin, ServiceAdminMixin, SimpleHistoryAdm
         "status_reason",
         "consent_level",
         "confidential",
+        ("given_at", DateRangeFilter),
+        ("valid_until", DateRangeFilter),
+    ]
+    search_fields = ["contact__email"]  # shows the box; get_search_results decides
+    search_help_text = "The subject's exact e-mail address or phone number, or the start of a name."
+    # The expiring views are about the date a consent ends: show it first and sort by it.
+    view_list_display = {
+        code: ["subject_link", "valid_until", "policy", "consent_level", "given_at", "confidential"]
+        for code in ("expiring_2_weeks", "expiring_this_year")
+    }
+    view_ordering = {code: ["valid_until", "id"] for code in view_list_display}
+    export_fields = [
+        ("ID", "id"),
+        ("Lead", "lead_id"),
+        ("Lead last name", "lead__last_name"),
+        ("Contact", "contact_id"),
+        ("Contact last name", "contact__last_name"),
+        ("Policy", "policy__name"),
+        ("Consent Level", "consent_level"),
+        ("State", "state"),
+        ("Status reason", "status_reason"),
+        ("Given at", "given_at"),
+        ("Valid until", "valid_until"),
+        ("Confidential", "confidential"),
+        ("Source", "source"),
+        ("Notice version", "notice_version"),
     ]
     list_select_related = ["policy", "lead", "contact"]
     raw_id_fields = ["lead", "contact", "owner_user"]
@@ -88,6 +120,15 @@ class DataConsentAdmin(LargeTableAdminMixin, ServiceAdminMixin, SimpleHistoryAdm
 
     def get_queryset(self, request):
         return super().get_queryset(request).visible_to(request.user)
+
+    def get_search_results(self, request, queryset, search_term):
+        """A subject's consents: by its exact e-mail or phone, or the start of its name."""
+        if not search_term.strip():
+            return queryset, False
+        holders = Q(lead__in=Lead.objects.search(search_term)) | Q(
+            contact__in=Contact.objects.search(search_term)
+        )
+        return queryset.filter(holders), False
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = DataConsentChangeForm if obj else DataConsentAddForm

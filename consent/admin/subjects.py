@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -17,7 +16,9 @@ from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
 
 from common.admin import (
+    DataProtectionChangelistMixin,
     DataProtectionViewFilter,
+    DateRangeFilter,
     LargeTableAdminMixin,
     ServiceAdminMixin,
     add_service_errors,
@@ -35,9 +36,20 @@ from consent.services.subjects import lead_qualify
 from subjects import services as subject_services
 from subjects.lifecycle import TRANSITIONS, may_transition
 from subjects.models import Contact, Lead
-from subjects.normalize import normalize_phone
 
 TIMELINE_PAGE_SIZE = 100
+SUBJECT_EXPORT_FIELDS = [
+    ("ID", "id"),
+    ("First name", "first_name"),
+    ("Last name", "last_name"),
+    ("E-mail", "email"),
+    ("Phone", "phone"),
+    ("Data Protection Consent", "data_protection_consent"),
+    ("Consent Level", "consent_level"),
+    ("Maximum Expiry Date", "max_expiry_date"),
+    ("Restricted", "restricted"),
+    ("Created", "created_at"),
+]
 
 
 @dataclass(frozen=True)
@@ -152,7 +164,9 @@ class ContactConsentInline(DataConsentInline):
     fk_name = "contact"
 
 
-class SubjectAdmin(LargeTableAdminMixin, ServiceAdminMixin, SimpleHistoryAdmin):
+class SubjectAdmin(
+    DataProtectionChangelistMixin, LargeTableAdminMixin, ServiceAdminMixin, SimpleHistoryAdmin
+):
     actions_registry: dict = {}
     change_form_template = "admin/subjects/subject_change_form.html"
     # The derived fields under their DESIGN §1 names (the model's verbose names are shorter).
@@ -238,20 +252,11 @@ class SubjectAdmin(LargeTableAdminMixin, ServiceAdminMixin, SimpleHistoryAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # subjects are anonymized, never deleted
 
+    search_fields = ["email"]  # shows the box; get_search_results decides what a term means
+    search_help_text = "An exact e-mail address or phone number, or the start of a name."
+
     def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        if "@" in term:
-            return queryset.with_email(term), False
-        if term.lstrip("+").replace(" ", "").isdigit():
-            try:
-                return queryset.with_phone(normalize_phone(term)), False
-            except ValidationError:
-                return queryset.none(), False
-        return queryset.filter(
-            Q(last_name__istartswith=term) | Q(first_name__istartswith=term)
-        ), False
+        return queryset.search(search_term), False
 
     def get_urls(self):
         opts = self.model._meta
@@ -414,8 +419,18 @@ class LeadAdmin(SubjectAdmin):
         "subject_consent_level",
         "maximum_expiry_date",
     ]
-    list_filter = [DataProtectionViewFilter, "status", "data_protection_consent"]
+    list_filter = [
+        DataProtectionViewFilter,
+        "status",
+        "data_protection_consent",
+        ("created_at", DateRangeFilter),
+    ]
     readonly_fields = [*SubjectAdmin.readonly_fields, "status", "converted_contact"]
+    export_fields = [
+        *SUBJECT_EXPORT_FIELDS,
+        ("Company", "company_name"),
+        ("Status", "status"),
+    ]
 
     def get_fieldsets(self, request, obj=None):
         return [
@@ -453,8 +468,14 @@ class ContactAdmin(SubjectAdmin):
         "subject_consent_level",
         "maximum_expiry_date",
     ]
-    list_filter = [DataProtectionViewFilter, "state", "data_protection_consent"]
+    list_filter = [
+        DataProtectionViewFilter,
+        "state",
+        "data_protection_consent",
+        ("created_at", DateRangeFilter),
+    ]
     list_select_related = ["account"]
+    export_fields = [*SUBJECT_EXPORT_FIELDS, ("Account", "account__name"), ("State", "state")]
     raw_id_fields = ["account"]
     readonly_fields = [*SubjectAdmin.readonly_fields, "state"]
 
