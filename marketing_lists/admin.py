@@ -1,8 +1,10 @@
+import re
+
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import StreamingHttpResponse
-from django.shortcuts import get_object_or_404
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -10,20 +12,24 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from common.admin import (
     AuditedDeleteMixin,
+    BoundedCountPaginator,
     DataProtectionChangelistMixin,
     DataProtectionViewFilter,
     LargeTableAdminMixin,
     ServiceAdminMixin,
     ServiceModelForm,
+    add_service_errors,
     bounded_count,
     format_count,
 )
 from common.csvutil import csv_lines
 from consent.models import Channel, Purpose, Topic
 from marketing_lists import audience, services
-from marketing_lists.models import MarketingList, MarketingListMember
+from marketing_lists.models import MarketingList
+from subjects.models import Contact, Lead
 
 PREVIEW_ROWS = 20
+MEMBERS_PER_PAGE = 50
 
 
 class MarketingListForm(ServiceModelForm):
@@ -43,17 +49,23 @@ class AudienceForm(forms.Form):
     topic = forms.ModelChoiceField(Topic.objects.filter(active=True), required=False)
 
 
-class MemberInline(admin.TabularInline):
-    """Static members; raw-id widgets, never a select over a million subjects."""
+class MembersAddForm(forms.Form):
+    """Members to add by id, or by e-mail address for contact and lead lists."""
 
-    model = MarketingListMember
-    extra = 1
-    raw_id_fields = ["account", "contact", "lead"]
-    readonly_fields = ["added_at"]
+    members = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Ids or e-mail addresses, separated by commas, spaces or new lines.",
+    )
 
-    def get_fields(self, request, obj=None):
-        member_type = obj.member_type if obj else "contact"
-        return [member_type, "added_at"]
+
+class AddToStaticListForm(forms.Form):
+    marketing_list = forms.ModelChoiceField(MarketingList.objects.none(), label="Static list")
+
+    def __init__(self, *args, member_type: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["marketing_list"].queryset = MarketingList.objects.filter(
+            list_type=MarketingList.ListType.STATIC, member_type=member_type, active=True
+        ).order_by("name")
 
 
 @admin.register(MarketingList)
@@ -89,8 +101,73 @@ class MarketingListAdmin(
                 self.admin_site.admin_view(self.audience_view),
                 name="marketing_lists_marketinglist_audience",
             ),
+            path(
+                "<path:object_id>/members/",
+                self.admin_site.admin_view(self.members_view),
+                name="marketing_lists_marketinglist_members",
+            ),
             *super().get_urls(),
         ]
+
+    def members_view(self, request, object_id):
+        """A static list's members: paginated and searchable, whatever the list's size; members
+        are added (by id or e-mail) and removed through the audited service."""
+        marketing_list = self.get_object(request, object_id)
+        if marketing_list is None or not self.has_view_permission(request, marketing_list):
+            raise Http404
+        can_change = marketing_list.is_static and self.has_change_permission(
+            request, marketing_list
+        )
+        add_form = MembersAddForm(request.POST if "add" in request.POST else None)
+        if request.method == "POST":
+            if not can_change:
+                raise PermissionDenied
+            changed = self._change_members(request, marketing_list, add_form)
+            if changed:
+                return redirect(request.get_full_path())
+        term = request.GET.get("q", "").strip()
+        members = services.marketing_list_members(marketing_list)
+        if term:
+            members = _search(members, term)
+        page = BoundedCountPaginator(members.order_by("pk"), MEMBERS_PER_PAGE).get_page(
+            request.GET.get("p")
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": marketing_list,
+            "title": f"Members of {marketing_list}",
+            "page": page,
+            "term": term,
+            "add_form": add_form,
+            "can_change": can_change,
+        }
+        return TemplateResponse(request, "admin/marketing_lists/members.html", context)
+
+    def _change_members(self, request, marketing_list, add_form) -> bool:
+        remove = [int(pk) for pk in request.POST.getlist("remove") if pk.isascii() and pk.isdigit()]
+        add: list[int] = []
+        if add_form.is_bound:
+            if not add_form.is_valid():
+                return False
+            try:
+                add = member_ids(marketing_list, add_form.cleaned_data["members"])
+            except ValidationError as exc:
+                add_service_errors(add_form, exc)
+                return False
+        try:
+            counts = services.marketing_list_members_change(
+                marketing_list=marketing_list, add=add, remove=remove, user=request.user
+            )
+        except ValidationError as exc:
+            add_service_errors(add_form, exc)
+            return False
+        self.message_user(
+            request,
+            f"{counts['added']} member(s) added, {counts['removed']} removed.",
+            messages.SUCCESS,
+        )
+        return True
 
     def audience_view(self, request, object_id):
         """Counts per reason and a streamed CSV of the audience for a channel and purpose."""
@@ -127,11 +204,9 @@ class MarketingListAdmin(
             "audience_url": reverse(
                 "admin:marketing_lists_marketinglist_audience", args=[object_id]
             ),
+            "members_url": reverse("admin:marketing_lists_marketinglist_members", args=[object_id]),
         }
         return super().change_view(request, object_id, form_url, extra_context)
-
-    def get_inlines(self, request, obj):
-        return [MemberInline] if obj is not None and obj.is_static else []
 
     def get_fields(self, request, obj=None):
         fields = list(MarketingListForm._meta.fields)
@@ -150,23 +225,6 @@ class MarketingListAdmin(
             format_html_join("", "<li>#{} {}</li>", ((m.pk, m) for m in rows)),
         )
 
-    def save_formset(self, request, form, formset, change):
-        """Members change through the service (history, type checks), not the formset."""
-        field = form.instance.member_type
-        add = [
-            f.cleaned_data[field].pk
-            for f in formset.extra_forms
-            if f.has_changed() and f.cleaned_data.get(field)
-        ]
-        remove = [
-            f.instance.subject_id for f in formset.initial_forms if f.cleaned_data.get("DELETE")
-        ]
-        services.marketing_list_members_change(
-            marketing_list=form.instance, add=add, remove=remove, user=request.user
-        )
-        # The admin log's change message reads these; the member history has the details.
-        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
-
 
 def _csv_response(audience_request, filename: str) -> StreamingHttpResponse:
     response = StreamingHttpResponse(
@@ -175,3 +233,71 @@ def _csv_response(audience_request, filename: str) -> StreamingHttpResponse:
     )
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+def _search(members, term: str):
+    """Members found by the subjects' own search (exact address or name prefix); accounts by
+    the start of their name."""
+    if hasattr(members, "search"):
+        return members.search(term)
+    return members.filter(name__istartswith=term)
+
+
+def member_ids(marketing_list: MarketingList, text: str) -> list[int]:
+    """Ids typed or pasted on the member page: numbers, or e-mail addresses of subjects."""
+    tokens = [token for token in re.split(r"[\s,;]+", text) if token]
+    ids = [int(token) for token in tokens if token.isascii() and token.isdigit()]
+    addresses = [token for token in tokens if "@" in token]
+    unknown = [t for t in tokens if not (t.isascii() and t.isdigit()) and "@" not in t]
+    if unknown:
+        raise ValidationError(
+            {"members": f"Not an id or an e-mail address: {', '.join(unknown[:5])}."}
+        )
+    model = marketing_list.member_model
+    for address in addresses:
+        found = list(
+            model.objects.not_anonymized().with_email(address).values_list("pk", flat=True)
+        )
+        if not found:
+            raise ValidationError({"members": f"No {marketing_list.member_type} with {address}."})
+        ids.extend(found)
+    return ids
+
+
+@admin.action(description="Add the selected to a static list")
+def add_to_static_list(modeladmin, request, queryset):
+    """On the lead and contact lists: choose a static list, then the selection joins it through
+    the audited member service (a list's own page manages it further)."""
+    member_type = queryset.model._meta.model_name
+    form = AddToStaticListForm(
+        request.POST if "marketing_list" in request.POST else None, member_type=member_type
+    )
+    if form.is_bound and form.is_valid():
+        marketing_list = form.cleaned_data["marketing_list"]
+        if not request.user.has_perm("marketing_lists.change_marketinglist"):
+            raise PermissionDenied
+        ids = list(queryset.values_list("pk", flat=True))
+        counts = services.marketing_list_members_change(
+            marketing_list=marketing_list, add=ids, user=request.user
+        )
+        modeladmin.message_user(
+            request, f"{counts['added']} added to “{marketing_list}”.", messages.SUCCESS
+        )
+        return redirect("admin:marketing_lists_marketinglist_members", marketing_list.pk)
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "opts": queryset.model._meta,
+        "title": "Add to a static list",
+        "form": form,
+        "selected": queryset.values_list("pk", flat=True),
+        "count": queryset.count(),
+        "action": "add_to_static_list",
+    }
+    return TemplateResponse(request, "admin/marketing_lists/add_to_list.html", context)
+
+
+# Leads and contacts live in apps below this one: the action is wired from here, the app that
+# owns lists (DESIGN §2: imports only go downward).
+for _model in (Contact, Lead):
+    _subject_admin = admin.site.get_model_admin(_model)
+    _subject_admin.actions = [*(_subject_admin.actions or []), add_to_static_list]
