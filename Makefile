@@ -14,12 +14,18 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
-## Run the app on SQLite with demo data; prints the admin login.
+## The whole product on one machine: SQLite, demo data, the web server and a Celery worker (with
+## the daily jobs) on kombu's filesystem broker; prints the admin login. Ctrl-C stops both.
+RUN_BROKER ?= filesystem://
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo --if-empty
 	$(BIN)/python manage.py ensure_demo_users
-	$(BIN)/python manage.py runserver 127.0.0.1:8000
+	@trap 'kill 0' EXIT INT TERM; \
+	CELERY_BROKER_URL=$(RUN_BROKER) $(BIN)/celery -A config worker --beat --pool=threads \
+		--concurrency=2 --loglevel=WARNING \
+		--schedule=$(CURDIR)/.broker/beat-schedule & \
+	CELERY_BROKER_URL=$(RUN_BROKER) $(BIN)/python manage.py runserver 127.0.0.1:8000
 
 ## The whole test suite (SQLite by default; DATABASE_URL=postgres://... for PostgreSQL).
 test: install

@@ -10,6 +10,8 @@ class ConsentAdminSite(admin.AdminSite):
     site_header = "Consent CRM"
     site_title = "Consent CRM"
     index_title = "Data protection dashboard"
+    # "View site" opens what customers see: the preference center's "send me my link" page.
+    site_url = "/preferences/"
     index_template = "admin/dpo_index.html"
 
     def dpo_dashboard(self, request) -> list[dict]:

@@ -1,7 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 urlpatterns = [
+    # The product is the admin: the bare host leads there, never to a 404.
+    path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),
     # Public pages: /preferences/, /subscribe/, /unsubscribe/ (DESIGN §3.6).

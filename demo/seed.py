@@ -17,7 +17,7 @@ from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from django.utils import timezone
 
-from common.audit import Source, history_attrs
+from common.audit import Source, history_attrs, stamp
 from consent.addresses import normalized_address_hash
 from consent.models import (
     ComplianceProfile,
@@ -115,6 +115,7 @@ class DemoSeeder:
         ConsentLevelSubstatus.objects.get_or_create(level=4, name="Marketing – events only")
         ConsentLevelSubstatus.objects.get_or_create(level=3, name="Subscription – monthly digest")
         team = Group.objects.filter(name=DPO).values_list("pk", flat=True).first()
+        self.tell_the_story(policies)
         return rows.Reference(
             policies=[
                 rows.PolicyRef(p.pk, p.consent_level, p.validity_days, p.notice_version)
@@ -124,6 +125,26 @@ class DemoSeeder:
             team_id=team,
             slots=self.point_slots(),
         )
+
+    @staticmethod
+    def tell_the_story(policies: list[DataPolicy]) -> None:
+        """The default profile as a real organisation runs it (DESIGN §6): its privacy notice
+        and sender, double opt-in for new addresses, and a data policy for the customers' own
+        opt-ins at the level its commercial purpose requires — so what a customer chooses on
+        the preference pages and what the consent check answers agree."""
+        profile = ComplianceProfile.objects.filter(is_default=True).first()
+        if profile is None:
+            return
+        commercial = profile.purposes.filter(kind=Purpose.Kind.COMMERCIAL).first()
+        needed = commercial.required_level if commercial else 4
+        opt_in_policy = next(p for p in policies if p.consent_level >= needed)
+        profile.notice_url = profile.notice_url or "https://example.org/privacy"
+        profile.notice_version = profile.notice_version or "2026-01"
+        profile.sender_name = profile.sender_name or "Example Travel – Privacy team"
+        profile.double_opt_in = ComplianceProfile.DoubleOptIn.NEW_ONLY
+        profile.data_policy = opt_in_policy
+        stamp(profile, source=Source.SYSTEM, reason="demo data")
+        profile.save()
 
     @staticmethod
     def policy(name, level, days, basis) -> DataPolicy:

@@ -147,3 +147,11 @@ def test_subject_changelists_head_the_derived_fields_by_their_design_names(
     assert "(4) Marketing" in page
     for order in ("-5", "-6", "-7"):  # the columns still sort
         assert admin_client.get(url, {"o": order}).status_code == 200
+
+
+def test_view_site_and_the_bare_host_lead_somewhere_useful(admin_client):
+    index = admin_client.get(reverse("admin:index")).text
+    assert 'href="/preferences/"' in index  # "View site": what customers see
+    assert admin_client.get("/preferences/").status_code == 200
+    root = admin_client.get("/")
+    assert (root.status_code, root["Location"]) == (302, "/admin/")

@@ -1,11 +1,15 @@
 from django.core.management import call_command
 
 from common.admin import dpo_views
-from consent.models import DataConsent
+from common.audit import Evidence
+from consent.decision.single import decide
+from consent.models import ComplianceProfile, DataConsent, Purpose
+from consent.services.customer import Choice, customer_choices_record
 from consent.services.summaries import subjects_refresh
 from demo.seed import EVERYONE_LIST
 from marketing_lists.models import MarketingList, MarketingListMember
 from subjects.models import Contact, Lead
+from tests import factories
 
 
 def test_seed_demo_fills_every_dpo_view_with_consistent_derived_fields(db):
@@ -49,3 +53,29 @@ def test_seed_demo_builds_the_demo_lists_with_history(db):
     assert members.filter(contact__isnull=False).count() == 10  # every 20th of 200 contacts
     assert MarketingListMember.history.count() == MarketingListMember.objects.count()
     assert MarketingList.history.count() == MarketingList.objects.count()
+
+
+def test_the_demo_profile_tells_a_coherent_story(db):
+    """DESIGN §6: a privacy notice, a sender, double opt-in for new addresses and a data policy
+    for customer opt-ins, so a customer's own opt-in is what the consent check then allows."""
+    call_command("seed_demo", contacts=50, seed=5)
+    profile = ComplianceProfile.objects.default()
+    commercial = profile.purposes.get(kind=Purpose.Kind.COMMERCIAL)
+    customer = factories.contact(email="traveller@example.org")
+    newsletter = commercial.topics.get(name="Newsletter")
+
+    customer_choices_record(
+        profile=profile,
+        channel="email",
+        value=customer.email,
+        choices=[Choice(commercial, None, "opted_in"), Choice(commercial, newsletter, "opted_in")],
+        evidence=Evidence(source="preference_center", reason="test"),
+    )
+    decision = decide(
+        channel="email", value=customer.email, purpose=commercial.pk, topic=newsletter.pk
+    )
+
+    assert profile.notice_url and profile.notice_version and profile.sender_name
+    assert profile.double_opt_in == "new_only"
+    assert profile.data_policy.consent_level >= commercial.required_level
+    assert (decision.allowed, decision.reason) == (True, "opted_in")
