@@ -1,10 +1,13 @@
 """Data consents and their substatuses in the admin; confidentiality applied everywhere."""
 
+from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.http import Http404
-from django.urls import reverse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -14,6 +17,7 @@ from common.admin import (
     DateRangeFilter,
     LargeTableAdminMixin,
     ServiceAdminMixin,
+    add_service_errors,
 )
 from consent.forms import (
     DataConsentAddForm,
@@ -25,7 +29,7 @@ from consent.services.data_consents import (
     data_consent_cancel,
     data_consent_reactivate,
 )
-from subjects.models import Contact, Lead
+from subjects.models import Contact, DataProtectionConsent, Lead
 
 
 class DataConsentInline(admin.TabularInline):
@@ -47,6 +51,54 @@ class DataConsentInline(admin.TabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("policy").visible_to(request.user)
+
+
+class StateChangeForm(forms.Form):
+    reason = forms.CharField(
+        max_length=200,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Why: it is kept in the GDPR timeline (e.g. “customer withdrew by phone”).",
+    )
+
+
+def _can_reactivate(consent: DataConsent) -> bool:
+    return consent.status_reason == DataConsent.Reason.CANCELLED
+
+
+# name: (label, service, applies to a consent in this state)
+STATE_ACTIONS = {
+    "cancel": ("Cancel", data_consent_cancel, lambda consent: consent.is_active),
+    "reactivate": ("Reactivate", data_consent_reactivate, _can_reactivate),
+}
+
+
+def cancel_side_effects(consent: DataConsent) -> list[str]:
+    """What else a cancel changes, in words, before it happens: a subject whose last active
+    consent this is becomes "restrict" and its contact methods are switched off (DESIGN §3.1)."""
+    effects = []
+    for subject in consent.subjects:
+        others = subject.data_consents.filter(state=DataConsent.State.ACTIVE).exclude(pk=consent.pk)
+        if consent.is_active and not others.exists() and not subject.inherent_basis:
+            effects.append(
+                f"{subject} has no other active consent: its Data Protection Consent becomes "
+                "“Restrict” and every contact method (e-mail, bulk e-mail, phone, SMS, post, "
+                "tracking) is switched off until someone turns it on again."
+            )
+    return effects
+
+
+def _state_message(consent: DataConsent, label: str) -> str:
+    consent.refresh_from_db()
+    switched_off = [
+        str(subject)
+        for subject in consent.subjects
+        if subject.data_protection_consent == DataProtectionConsent.RESTRICT
+    ]
+    verb = "Cancelled" if label == "Cancel" else "Reactivated"
+    message = f"{verb} data consent #{consent.pk}."
+    if label == "Cancel" and switched_off:
+        message += f" Contact methods switched off for {', '.join(switched_off)}."
+    return message
 
 
 @admin.register(DataConsent)
@@ -167,6 +219,59 @@ class DataConsentAdmin(
             raise Http404
         return super().history_view(request, object_id, extra_context)
 
+    change_form_template = "admin/consent/dataconsent_change_form.html"
+
+    def get_urls(self):
+        prefix = "consent_dataconsent"
+        return [
+            path(
+                "<path:object_id>/<slug:action>/confirm/",
+                self.admin_site.admin_view(self.state_view),
+                name=f"{prefix}_state",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        consent = self.get_object(request, object_id)
+        extra_context = {**(extra_context or {})}
+        if consent is not None and self.has_cancel_permission(request):
+            extra_context["state_actions"] = [
+                (name, label)
+                for name, (label, _, applies) in STATE_ACTIONS.items()
+                if applies(consent)
+            ]
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def state_view(self, request, object_id, action):
+        """Cancel or reactivate one consent, with the reason the timeline will show, after
+        saying what else changes (the subject's contact methods when its last consent goes)."""
+        consent = self.get_object(request, object_id)
+        if consent is None or action not in STATE_ACTIONS:
+            raise Http404
+        if not self.has_cancel_permission(request):
+            raise PermissionDenied
+        label, service, _ = STATE_ACTIONS[action]
+        form = StateChangeForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                service(consent=consent, user=request.user, note=form.cleaned_data["reason"])
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                self.message_user(request, _state_message(consent, label), messages.SUCCESS)
+                return redirect("admin:consent_dataconsent_change", consent.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": consent,
+            "title": f"{label} data consent #{consent.pk}",
+            "label": label,
+            "form": form,
+            "side_effects": cancel_side_effects(consent) if action == "cancel" else [],
+        }
+        return TemplateResponse(request, "admin/consent/dataconsent_state.html", context)
+
     @admin.display(description="Subject")
     def subject_link(self, obj):
         subject = obj.contact or obj.lead
@@ -174,24 +279,45 @@ class DataConsentAdmin(
         url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[subject.pk])
         return format_html('<a href="{}">{} ({})</a>', url, subject, opts.verbose_name)
 
-    def _run(self, request, queryset, service, label):
+    def _run(self, request, queryset, action: str):
+        """A bulk cancel / reactivate: asks for the reason first, then runs the service per
+        consent with it."""
+        label, service, _ = STATE_ACTIONS[action]
+        form = StateChangeForm(request.POST if "reason" in request.POST else None)
+        if not form.is_bound or not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": f"{label} {queryset.count()} data consent(s)",
+                "label": label,
+                "form": form,
+                "selected": queryset.values_list("pk", flat=True),
+                "action": f"{action}_selected",
+                "side_effects": [
+                    effect
+                    for consent in queryset[:50]
+                    for effect in (cancel_side_effects(consent) if action == "cancel" else [])
+                ],
+            }
+            return TemplateResponse(request, "admin/consent/dataconsent_state.html", context)
         done = 0
         for consent in queryset:
             try:
-                service(consent=consent, user=request.user)
+                service(consent=consent, user=request.user, note=form.cleaned_data["reason"])
                 done += 1
             except ValidationError as exc:
                 self.message_user(request, f"#{consent.pk}: {exc.messages[0]}", messages.ERROR)
         if done:
             self.message_user(request, f"{label}: {done} consent(s).", messages.SUCCESS)
+        return None
 
     @admin.action(description="Cancel selected data consents", permissions=["cancel"])
     def cancel_selected(self, request, queryset):
-        self._run(request, queryset, data_consent_cancel, "Cancelled")
+        return self._run(request, queryset, "cancel")
 
     @admin.action(description="Reactivate selected cancelled data consents", permissions=["cancel"])
     def reactivate_selected(self, request, queryset):
-        self._run(request, queryset, data_consent_reactivate, "Reactivated")
+        return self._run(request, queryset, "reactivate")
 
 
 @admin.register(ConsentLevelSubstatus)

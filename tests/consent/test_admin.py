@@ -227,17 +227,20 @@ def test_qualify_and_convert_from_lead_page(admin_user, client, lead, policy):
     assert lead.converted_contact.data_consents.count() == 1
 
 
-def test_bulk_cancel_action(admin_user, client, contact, policy):
+def test_bulk_cancel_asks_for_the_reason_first(admin_user, client, contact, policy):
     consents = [factories.consent(subject=contact, policy_obj=policy) for _ in range(2)]
     client.force_login(admin_user)
-    client.post(
-        reverse("admin:consent_dataconsent_changelist"),
-        {
-            "action": "cancel_selected",
-            "_selected_action": [c.pk for c in consents],
-        },
-    )
+    url = reverse("admin:consent_dataconsent_changelist")
+    selection = {"action": "cancel_selected", "_selected_action": [c.pk for c in consents]}
+
+    asked = client.post(url, selection)
+    assert 'name="reason"' in asked.text
+    assert set(DataConsent.objects.values_list("status_reason", flat=True)) == {"active"}
+
+    client.post(url, {**selection, "reason": "list cleaned up"})
     assert set(DataConsent.objects.values_list("status_reason", flat=True)) == {"cancelled"}
+    reasons = {c.history.latest("history_date").history_change_reason for c in consents}
+    assert reasons == {"list cleaned up"}
 
 
 def test_bulk_deactivate_via_changelist_needs_confirmation(admin_user, client, contact):

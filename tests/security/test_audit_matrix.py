@@ -255,6 +255,17 @@ def admin_add_to_static_list(w: World, subject):
     assert response.status_code == 302, _page_errors(response)
 
 
+def admin_consent_state(action: str, reason: str) -> Callable:
+    """The cancel / reactivate page of one data consent, with its required reason."""
+
+    def act(w: World, consent):
+        url = reverse("admin:consent_dataconsent_state", args=[consent.pk, action])
+        response = w.admin.post(url, {"reason": reason})
+        assert response.status_code == 302, _page_errors(response)
+
+    return act
+
+
 def admin_verbal_consent(w: World, subject):
     url = admin_url(type(subject), "verbal_consent", subject.pk)
     response = w.admin.post(
@@ -1063,6 +1074,18 @@ ADMIN_CASES = [
         {MarketingList: "edited"},
     ),
     admin_case(
+        "admin-view consent_dataconsent_state",
+        active_consent,
+        admin_consent_state("cancel", "customer withdrew at the counter"),
+        {DataConsent: "customer withdrew at the counter", Contact: "data consent cancelled"},
+    ),
+    admin_case(
+        "admin-view consent_dataconsent_state reactivate",
+        cancelled_consent,
+        admin_consent_state("reactivate", "asked again by e-mail"),
+        {DataConsent: "asked again by e-mail", Contact: "data consent reactivated"},
+    ),
+    admin_case(
         "admin-view marketing_lists_marketinglist_members",
         with_spares(static_list),
         admin_member_add,
@@ -1086,14 +1109,14 @@ ADMIN_CASES = [
     admin_case(
         "admin-action consent.DataConsent cancel_selected",
         active_consent,
-        admin_action("cancel_selected"),
-        {DataConsent: "cancelled", Contact: "data consent cancelled"},
+        admin_action("cancel_selected", reason="withdrew by phone"),
+        {DataConsent: "withdrew by phone", Contact: "data consent cancelled"},
     ),
     admin_case(
         "admin-action consent.DataConsent reactivate_selected",
         cancelled_consent,
-        admin_action("reactivate_selected"),
-        {DataConsent: "reactivated", Contact: "data consent reactivated"},
+        admin_action("reactivate_selected", reason="gave it again"),
+        {DataConsent: "gave it again", Contact: "data consent reactivated"},
     ),
     *_subject_action_cases(),
     *_delete_cases(),
