@@ -1,7 +1,9 @@
 """The admin site: Django's, with a DPO dashboard on the index page."""
 
+from functools import partial
+
 from django.contrib import admin
-from django.urls import reverse
+from django.urls import path, reverse
 
 from common.admin import bounded_count, dpo_views, format_count
 
@@ -37,6 +39,19 @@ class ConsentAdminSite(admin.AdminSite):
             ]
             sections.append({"title": opts.verbose_name_plural.capitalize(), "rows": rows})
         return sections
+
+    def get_urls(self):
+        # Pages of apps above the subjects' admin, wired here where every app is in reach.
+        from preference_center.admin import send_link_view
+
+        return [
+            path(
+                "send-preference-link/<slug:subject_type>/<str:object_id>/",
+                self.admin_view(partial(send_link_view, site=self)),
+                name="send_preference_link",
+            ),
+            *super().get_urls(),
+        ]
 
     def index(self, request, extra_context=None):
         extra_context = {**(extra_context or {}), "dpo_dashboard": self.dpo_dashboard(request)}

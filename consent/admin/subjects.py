@@ -383,11 +383,14 @@ class SubjectAdmin(
             raise PermissionDenied
         if request.method == "POST":
             try:
-                subject_action.run(obj, request.user)
+                result = subject_action.run(obj, request.user)
             except ValidationError as exc:
                 self.message_user(request, " ".join(exc.messages), messages.ERROR)
             else:
                 self.message_user(request, f"{subject_action.label}: done.", messages.SUCCESS)
+                if isinstance(result, Contact) and not isinstance(obj, Contact):
+                    # A convert lands on the new contact, where the work continues.
+                    return redirect("admin:subjects_contact_change", result.pk)
             opts = self.model._meta
             return redirect(f"admin:{opts.app_label}_{opts.model_name}_change", obj.pk)
         return self.render_confirmation(request, subject_action, [obj], single=True)
