@@ -10,7 +10,7 @@ Everything goes through consent.loads — the same code as the API and the comma
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponseNotAllowed, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseNotAllowed, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -22,6 +22,16 @@ from consent.models import ComplianceProfile, ConsentLoad
 
 ERRORS_SHOWN = 100  # on the page; the CSV holds every stored row error
 ERROR_CSV_HEADER = ["line", "column", "kind", "message"]
+
+
+SAMPLE_CSV = (
+    f"{HEADER}\n"
+    "email,ada@example.org,Commercial,,opted_in,form,web sign-up,2026-03-03T09:15:00,"
+    "the customer\n"
+    "email,ada@example.org,Commercial,Newsletter,opted_in,,,2026-03-03T09:15:00,\n"
+    "sms,+31612345678,Commercial,,opted_out,verbal,asked on the phone,2026-04-01T14:00:00,"
+    "customer by phone\n"
+)
 
 
 class ConsentLoadUploadForm(forms.Form):
@@ -106,8 +116,17 @@ class ConsentLoadAdmin(admin.ModelAdmin):
             path("<int:load_id>/confirm/", view(self.confirm_view), name=f"{prefix}_confirm"),
             path("<int:load_id>/errors.csv", view(self.errors_csv_view), name=f"{prefix}_errors"),
             path("<int:load_id>/", view(self.load_view), name=f"{prefix}_load"),
+            path("sample.csv", view(self.sample_view), name=f"{prefix}_sample"),
             *super().get_urls(),
         ]
+
+    def sample_view(self, request):
+        """A file to start from: the header and one row of each kind the load takes."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        response = HttpResponse(SAMPLE_CSV, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="consent-load-sample.csv"'
+        return response
 
     # Upload
 

@@ -35,7 +35,7 @@ from consent.services.erasure import subject_anonymize
 from consent.services.subjects import lead_qualify
 from subjects import services as subject_services
 from subjects.lifecycle import TRANSITIONS, may_transition
-from subjects.models import Contact, Lead
+from subjects.models import Contact, DataProtectionConsent, Lead
 
 TIMELINE_PAGE_SIZE = 100
 SUBJECT_EXPORT_FIELDS = [
@@ -171,7 +171,7 @@ class SubjectAdmin(
     change_form_template = "admin/subjects/subject_change_form.html"
     # The derived fields under their DESIGN §1 names (the model's verbose names are shorter).
     readonly_fields = [
-        "data_protection_consent",
+        "data_protection_consent_in_words",
         "subject_consent_level",
         "maximum_expiry_date",
         "anonymized_at",
@@ -195,7 +195,7 @@ class SubjectAdmin(
         "Data protection",
         {
             "fields": [
-                "data_protection_consent",
+                "data_protection_consent_in_words",
                 "subject_consent_level",
                 "maximum_expiry_date",
                 "restricted",
@@ -205,6 +205,16 @@ class SubjectAdmin(
             ]
         },
     )
+
+    @admin.display(description="Data Protection Consent")
+    def data_protection_consent_in_words(self, obj):
+        """The derived value with why, where "Restrict" has two very different causes."""
+        label = obj.get_data_protection_consent_display()
+        if obj.data_protection_consent != DataProtectionConsent.RESTRICT:
+            return label
+        if obj.restricted:
+            return f"{label}: processing restricted (GDPR Art. 18)"
+        return f"{label}: no active data consent left (all expired or cancelled)"
 
     @admin.display(description="Consent Level", ordering="consent_level")
     def subject_consent_level(self, obj):

@@ -94,8 +94,15 @@ def header_columns(header: list[str] | None) -> dict[str, int]:
     if repeated:
         problems.append(f"repeated column(s) {', '.join(repeated)}")
     if problems:
+        hint = ""
+        if len(header) == 1 and ";" in header[0]:
+            hint = (
+                " The columns are separated by semicolons (a spreadsheet's regional CSV "
+                "export): save the file as CSV with commas (UTF-8)."
+            )
         raise LoadRefused(
-            f"The file is not a consent CSV: {'; '.join(problems)}. The header must be: {HEADER}"
+            f"The file is not a consent CSV: {'; '.join(problems)}. The header must be: "
+            f"{HEADER}.{hint}"
         )
     return {name: index for index, name in enumerate(names)}
 

@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from consent.loads.runner import consent_load_create, consent_load_run
 from consent.models import ComplianceProfile, ConsentLoad, ContactPointConsent
+from tests import factories
 
 HEADER = "channel,value,purpose,topic,status,source,reason,captured_at,requested_by\n"
 MIXED = (
@@ -166,3 +167,16 @@ def test_marketing_may_use_it_and_the_service_desk_may_not(client, marketer, ser
     assert client.get(page(load)).status_code == 403
     confirm = reverse("admin:consent_consentload_confirm", args=[load.pk])
     assert client.post(confirm).status_code == 403
+
+
+def test_the_upload_page_offers_a_sample_file_the_load_accepts(admin_client, db):
+    commercial = ComplianceProfile.objects.default().purposes.get(name="Commercial")
+    factories.topic(purpose_obj=commercial, name="Newsletter")  # as in the demo data
+    page = admin_client.get(reverse("admin:consent_consentload_add")).text
+    sample = admin_client.get(reverse("admin:consent_consentload_sample"))
+
+    assert reverse("admin:consent_consentload_sample") in page
+    load = consent_load_run(
+        load=consent_load_create(file=sample.content, file_name="sample.csv", dispatch=False)
+    )
+    assert (load.status, load.counts["invalid"], load.counts["written"]) == ("done", 0, 3)

@@ -877,3 +877,11 @@ def test_records_created_between_the_plan_and_the_write_are_updated_or_kept_neve
         ("cy@example.org", newsletter.pk, "+"),
     ]
     assert {h.history_user_id for h in loaded} == {loader.pk}
+
+
+def test_a_semicolon_separated_file_gets_a_hint(profile):
+    text = b"channel;value;purpose;topic;status\nemail;a@example.org;Commercial;;opted_in\n"
+    with pytest.raises(ValidationError) as caught:
+        consent_load_create(file=text, file_name="export.csv", dispatch=False)
+    assert "separated by semicolons" in caught.value.message_dict["file"][0]
+    assert not ConsentLoad.objects.exists()

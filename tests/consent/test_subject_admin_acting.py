@@ -1,13 +1,19 @@
 """Acting from a subject's page (DESIGN §5): a convert lands on the new contact; a preference
 link is sent from the page, e-mailed and recorded."""
 
+import html
+
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.core import mail
 from django.urls import reverse
 
 from consent.models import ComplianceProfile
+from consent.services.data_consents import data_consent_cancel
+from consent.services.erasure import subject_anonymize
+from consent.services.subjects import subject_update
 from subjects.models import Contact
+from subjects.services import SYSTEM
 from tests import factories
 
 
@@ -66,3 +72,28 @@ def test_a_user_who_cannot_change_consent_cannot_send(client, make_user, contact
         == 403
     )
     assert mail.outbox == []
+
+
+def test_restrict_says_why(admin_client, policy):
+    restricted = factories.contact()
+    subject_update(subject=restricted, data={"restricted": True}, user=SYSTEM)
+    lapsed = factories.contact()
+    data_consent_cancel(consent=factories.consent(subject=lapsed, policy_obj=policy))
+
+    def protection(contact):
+        page = admin_client.get(reverse("admin:subjects_contact_change", args=[contact.pk]))
+        return html.unescape(page.text)
+
+    assert "Restrict: processing restricted (GDPR Art. 18)" in protection(restricted)
+    assert "Restrict: no active data consent left" in protection(lapsed)
+
+
+def test_erasure_records_read_in_words(admin_client, policy):
+    contact = factories.contact()
+    factories.consent(subject=contact, policy_obj=policy)
+    subject_anonymize(subject=contact)
+
+    page = admin_client.get(reverse("admin:consent_erasurerecord_changelist")).text
+
+    assert "1 data consent(s) deactivated as anonymized" in page
+    assert "{" not in page.split('id="result_list"', 1)[1].split("</table>", 1)[0]  # no JSON
