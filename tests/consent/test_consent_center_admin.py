@@ -33,9 +33,11 @@ def opted_in_contact(commercial, events):
 
 
 def center_row(html, topic_name):
-    """The consent-center row of the email channel for a topic."""
-    rows = re.findall(r"<tr>\s*<td>email</td>.*?</tr>", html, re.S)
-    return next(row for row in rows if f"<td>{topic_name}</td>" in row)
+    """The consent-center cell of the e-mail address (the matrix's first column) for a topic."""
+    matrix = html.split('class="consent-matrix"', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r'<tr class="(?:topic|purpose)-row">.*?</tr>', matrix, re.S)
+    row = next(row for row in rows if f'<span class="topic-name">{topic_name}</span>' in row)
+    return re.findall(r'<td class="consent-cell.*?</td>', row, re.S)[0]
 
 
 def test_acceptance_verbal_opt_out_shows_in_consent_center_and_timeline(
@@ -43,7 +45,7 @@ def test_acceptance_verbal_opt_out_shows_in_consent_center_and_timeline(
 ):
     client.force_login(service_desk)
     page_url = reverse("admin:subjects_contact_change", args=[opted_in_contact.pk])
-    assert "✔ will send" in center_row(client.get(page_url).text, "Events")
+    assert "✔ Will send" in center_row(client.get(page_url).text, "Events")
 
     response = client.post(
         reverse("admin:subjects_contact_verbal_consent", args=[opted_in_contact.pk]),
@@ -59,7 +61,8 @@ def test_acceptance_verbal_opt_out_shows_in_consent_center_and_timeline(
     assert response.status_code == 302
 
     row = center_row(client.get(page_url).text, "Events")
-    assert "✘ will not send" in row and "topic_opted_out" in row
+    assert "✘ Won't send" in row and 'data-reason="topic_opted_out"' in row
+    assert "Opted out of the topic" in row  # in words
     record = ContactPointConsent.objects.get(topic=events)
     assert (record.status, record.source, record.captured_by, record.requested_by) == (
         "opted_out",
@@ -217,3 +220,25 @@ def test_changelists_of_contact_point_models_render(admin_user, client, opted_in
         reverse("admin:consent_contactpointconsent_changelist"), {"q": opted_in_contact.email}
     )
     assert opted_in_contact.email.lower() in listing.text
+
+
+def test_consent_center_is_a_matrix_of_purposes_and_topics_by_address(
+    opted_in_contact, commercial, events, admin_client, django_assert_max_num_queries
+):
+    from consent.reports.consent_center import subject_consent_center
+
+    with django_assert_max_num_queries(12):
+        center = subject_consent_center(opted_in_contact)
+
+    assert [a.channel for a in center.addresses] == ["email", "sms", "voice"]
+    labels = [(row.purpose.name, row.topic.name if row.topic else None) for row in center.rows]
+    assert ("Commercial", None) in labels and ("Commercial", "Events") in labels
+    events_row = next(row for row in center.rows if row.topic == events)
+    email, sms, _ = events_row.cells
+    assert (email.status_label, email.will_send, email.why) == ("Opted in", True, "Opted in")
+    assert (sms.status, sms.will_send) == ("not_set", False)
+    assert sms.why == "No opt-in to the purpose"  # words, never the bare code
+    page = admin_client.get(reverse("admin:subjects_contact_change", args=[opted_in_contact.pk]))
+    assert "insufficient_consent_level" not in page.text.split('id="consent-center"')[1].replace(
+        'data-reason="insufficient_consent_level"', ""
+    )
