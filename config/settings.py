@@ -90,6 +90,23 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the dev server read while a management command writes.
     DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA journal_mode=WAL;"
+# Persistent connections: a new PostgreSQL connection costs a few milliseconds (fork, auth), more
+# than a consent check itself; with CONN_MAX_AGE=0 every request paid it (docs/deployment.md).
+# The health check (one `SELECT 1` per request that uses the database) replaces a connection the
+# server dropped instead of failing the request.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
+# A read replica (PostgreSQL streaming replication): reads wrapped in
+# common.replica.reading_from_replica() go there (audiences, exports); writes never do.
+READ_REPLICA = None
+if env("DATABASE_REPLICA_URL", default=""):
+    READ_REPLICA = "replica"
+    DATABASES[READ_REPLICA] = {
+        **env.db("DATABASE_REPLICA_URL"),
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": DATABASES["default"]["CONN_HEALTH_CHECKS"],
+    }
+DATABASE_ROUTERS = ["common.replica.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # django-axes first: it refuses a locked-out username+IP before any password is checked.
