@@ -142,7 +142,9 @@ def test_the_api_audience_reads_on_the_replica(replica_on, client_for, admin_use
     assert audience_statements(captured.sql("default")) == []
 
 
-def test_the_admin_audience_csv_reads_on_the_replica(replica_on, client, admin_user, newsletter_list):
+def test_the_admin_audience_csv_reads_on_the_replica(
+    replica_on, client, admin_user, newsletter_list
+):
     mlist, params = newsletter_list
     client.force_login(admin_user)
     url = f"/admin/marketing_lists/marketinglist/{mlist.pk}/audience/"
