@@ -36,6 +36,12 @@ max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", 0))
 # Django loaded once, before the fork: workers share its pages and start faster. It opens no
 # database connection at import, so no connection is shared between processes.
 preload_app = True
+# No control socket (gunicorn ≥ 25): its default path is per user, not per server, so a second
+# server on the host (a benchmark, a test) would take it over.
+# GUNICORN_CONTROL_SOCKET=/run/consent-crm/gunicorn.ctl turns it on, at that path.
+control_socket_disable = not os.environ.get("GUNICORN_CONTROL_SOCKET")
+if not control_socket_disable:
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
 # Access logs cost a write per request; the proxy in front usually keeps them.
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
 errorlog = "-"
