@@ -197,13 +197,13 @@ class MarketingListViewSet(viewsets.ModelViewSet):
         JSON answers the counts; `format=csv` streams one line per recipient and per excluded
         member (`member_type,member_id,address,allowed,reason`).
         """
-        params = AudienceQuerySerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        options = dict(params.validated_data)
-        output = options.pop("format")
         # A pure read that can live with a replica's lag (common.replica).
         with reading_from_replica():
             marketing_list = self.get_object()
+            params = AudienceQuerySerializer(data=request.query_params)
+            params.is_valid(raise_exception=True)
+            options = dict(params.validated_data)
+            output = options.pop("format")
             audience = audience_request(marketing_list=marketing_list, **options)
             self._check_query(marketing_list)
             if output != "csv":
