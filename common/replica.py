@@ -44,12 +44,20 @@ def streamed_from_replica(chunks: Iterable) -> Iterator:
     """`chunks`, each produced inside `reading_from_replica()`, never leaking the routing into
     the server's code between two chunks (a streamed audience yields one chunk per 1,000 rows)."""
     iterator = iter(chunks)
-    while True:
-        with reading_from_replica():
-            chunk = next(iterator, _END)
-        if chunk is _END:
-            return
-        yield chunk
+    try:
+        while True:
+            with reading_from_replica():
+                chunk = next(iterator, _END)
+            if chunk is _END:
+                return
+            yield chunk
+    finally:
+        # A client gone mid-stream: close the source now (its cursor, its transaction), as
+        # the server would have closed it without this wrapper.
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            with reading_from_replica():
+                close()
 
 
 def replica_alias() -> str | None:

@@ -101,6 +101,22 @@ def test_a_stream_reads_each_chunk_on_the_replica_and_leaks_nothing_between(repl
     assert list(streamed) == ["replica"]
 
 
+def test_closing_a_stream_early_closes_its_source(replica_on):
+    closed = []
+
+    def chunks():
+        try:
+            yield 1
+            yield 2
+        finally:
+            closed.append(replica_alias())
+
+    streamed = streamed_from_replica(chunks())
+    assert next(streamed) == 1
+    streamed.close()  # the client went away
+    assert closed == ["replica"]
+
+
 # ---------------------------------------------------------------------------------------------
 # Where it is applied: the audience (API and admin), JSON counts and streamed CSV
 
