@@ -99,6 +99,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         init_command="PRAGMA journal_mode=WAL;", transaction_mode="IMMEDIATE", timeout=20
     )
+# Persistent connections: a new PostgreSQL connection costs a few milliseconds (fork, auth), more
+# than a consent check itself; with CONN_MAX_AGE=0 every request paid it (docs/deployment.md).
+# The health check (one `SELECT 1` per request that uses the database) replaces a connection the
+# server dropped instead of failing the request.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
+# A read replica (PostgreSQL streaming replication): reads wrapped in
+# common.replica.reading_from_replica() go there (audiences, exports); writes never do.
+READ_REPLICA = None
+if env("DATABASE_REPLICA_URL", default=""):
+    READ_REPLICA = "replica"
+    DATABASES[READ_REPLICA] = {
+        **env.db("DATABASE_REPLICA_URL"),
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": DATABASES["default"]["CONN_HEALTH_CHECKS"],
+    }
+DATABASE_ROUTERS = ["common.replica.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # django-axes first: it refuses a locked-out username+IP before any password is checked.
@@ -144,9 +161,13 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="privacy@localhost")
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
 SIMPLE_HISTORY_REVERT_DISABLED = True
 
+# Seconds a process keeps an API token's user and permissions (common.authentication): a
+# revoked token or withdrawn permission can still work that long; 0 reads them every request.
+API_TOKEN_CACHE_SECONDS = env.int("API_TOKEN_CACHE_SECONDS", default=10)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "common.authentication.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     # Model permissions, reads included (view_<model>); see common.api.ModelPermissions.

@@ -20,6 +20,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
         "NAME": os.path.join(tempfile.gettempdir(), f"consent-crm-test-{os.getpid()}.sqlite3")
     }
 
+# A second alias on the same test database, as a replica would be (never created: a mirror).
+# READ_REPLICA stays None, so nothing routes there unless a test turns it on
+# (tests/common/test_replica.py).
+DATABASES["replica"] = {  # noqa: F405
+    **DATABASES["default"],  # noqa: F405
+    "TEST": {**DATABASES["default"].get("TEST", {}), "MIRROR": "default"},  # noqa: F405
+}
+
 # django-axes stays on (tests/security checks the lockout), but the test client's `login()`
 # calls authenticate() without a request, which its backend refuses: let such calls through.
 AUTHENTICATION_BACKENDS = [

@@ -7,6 +7,7 @@ from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -23,6 +24,7 @@ from common.admin import (
     format_count,
 )
 from common.csvutil import csv_lines
+from common.replica import reading_from_replica, streamed_from_replica
 from consent.models import Channel, Purpose, Topic
 from marketing_lists import audience, services
 from marketing_lists.models import MarketingList
@@ -169,6 +171,7 @@ class MarketingListAdmin(
         )
         return True
 
+    @method_decorator(reading_from_replica())  # a pure read that can live with a replica's lag
     def audience_view(self, request, object_id):
         """Counts per reason and a streamed CSV of the audience for a channel and purpose."""
         marketing_list = get_object_or_404(self.get_queryset(request), pk=object_id)
@@ -228,7 +231,9 @@ class MarketingListAdmin(
 
 def _csv_response(audience_request, filename: str) -> StreamingHttpResponse:
     response = StreamingHttpResponse(
-        csv_lines(audience.CSV_HEADER, audience.audience_csv_rows(audience_request)),
+        streamed_from_replica(
+            csv_lines(audience.CSV_HEADER, audience.audience_csv_rows(audience_request))
+        ),
         content_type="text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

@@ -1,6 +1,6 @@
-"""The other benchmark scripts of this directory (consent checks, consent load), run as
-subprocesses against the same database; their rows join the table when they follow the
-BENCH_JSON convention (README.md)."""
+"""The other benchmark scripts of this directory (consent checks in-process and over HTTP, the
+consent load), run as subprocesses against the same database; their rows join the table when
+they follow the BENCH_JSON convention (README.md)."""
 
 import os
 import subprocess
@@ -11,7 +11,7 @@ from pathlib import Path
 from tests.bench.results import Figure, read_json
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ("bench_checks.py", "bench_load.py")
+SCRIPTS = ("bench_checks.py", "bench_http.py", "bench_load.py")
 TIMEOUT_SECONDS = 2 * 60 * 60
 
 

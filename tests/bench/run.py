@@ -5,8 +5,8 @@
 
 Creates and migrates the database if needed, seeds it once per size (`seed_demo`, marker table
 `bench_seed_marker`; a database holding other data is refused), measures every figure, runs
-bench_checks.py and bench_load.py when present, prints one table and writes it as JSON to
-$BENCH_OUT (default bench-results.json). Exit status 1 when a bar fails. PostgreSQL only.
+bench_checks.py, bench_http.py and bench_load.py when present, prints one table and writes it
+as JSON to $BENCH_OUT (default bench-results.json). Exit status 1 when a bar fails. PostgreSQL only.
 See tests/bench/README.md and docs/performance.md.
 """
 
@@ -26,7 +26,7 @@ os.environ.setdefault("DEBUG", "true")
 from tests.bench import database  # noqa: E402
 from tests.bench.results import Figure, table, write_json  # noqa: E402
 
-FIGURES = ("audience", "lists", "timeline", "preferences", "expiry", "checks", "load")
+FIGURES = ("audience", "lists", "timeline", "preferences", "expiry", "checks", "http", "load")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -128,6 +128,7 @@ def measure(args: argparse.Namespace) -> list[Figure]:
     stage("preferences", preferences)
     stage("expiry", expiry)
     stage("checks", other("bench_checks.py"))
+    stage("http", other("bench_http.py"))
     stage("load", other("bench_load.py"))
     return figures
 

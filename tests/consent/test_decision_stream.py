@@ -1,4 +1,4 @@
-"""The read-ahead of `consent.decision_stream`: batches fetched one ahead in a thread."""
+"""The read-ahead of `consent.decision.stream`: batches fetched one ahead in a thread."""
 
 import threading
 
