@@ -34,48 +34,96 @@ from common.admin import dpo_views
 
 
 class NoCountPagination(BasePagination):
-    """`?page=` / `?page_size=` paging that never counts the table.
+    """`?page=` / `?page_size=` paging that never counts the table, with keyset links.
 
     One query per page: it fetches `page_size + 1` rows, and the extra row tells whether a next
     page exists. A page past the end is an empty `results` list (still 200).
+
+    On a list ordered by its id (leads, contacts), the `next` and `previous` links also
+    carry `after=` / `before=` the id at the page's edge, and a page asked for that way is read
+    from the id index (keyset) instead of skipping `(page - 1) × page_size` rows: following
+    the links costs the same on page 19,000 as on page 2. There, a page number alone past
+    `MAX_OFFSET_PAGE` is refused with a message (it would read every row before it).
     """
 
     page_size = 50
     max_page_size = 500
     page_query_param = "page"
     page_size_query_param = "page_size"
+    after_query_param = "after"
+    before_query_param = "before"
+    MAX_OFFSET_PAGE = 200
 
     def paginate_queryset(self, queryset, request, view=None):
         self.request = request
         self.page_number = self._positive_int(self.page_query_param, default=1)
         size = self._positive_int(self.page_size_query_param, default=self.page_size)
         self.size = min(size, self.max_page_size)
-        offset = (self.page_number - 1) * self.size
-        rows = list(queryset[offset : offset + self.size + 1])
-        self.has_next = len(rows) > self.size
-        return rows[: self.size]
+        self.key = _id_order(queryset)
+        after = self._positive_int(self.after_query_param, default=None)
+        before = self._positive_int(self.before_query_param, default=None)
+        if self.key and (after or before):
+            rows = self._keyset_rows(queryset, after=after, before=before)
+        else:
+            if self.key and self.page_number > self.MAX_OFFSET_PAGE:
+                raise exceptions.ValidationError(
+                    {
+                        self.page_query_param: [
+                            f"Pages past {self.MAX_OFFSET_PAGE} are reached by following the "
+                            "`next` links (they read from the index instead of skipping rows)."
+                        ]
+                    }
+                )
+            offset = (self.page_number - 1) * self.size
+            rows = list(queryset[offset : offset + self.size + 1])
+            self.has_next = len(rows) > self.size
+            rows = rows[: self.size]
+        self.edges = (rows[0].pk, rows[-1].pk) if rows and self.key else None
+        return rows
 
-    def _positive_int(self, param: str, *, default: int) -> int:
+    def _keyset_rows(self, queryset, *, after, before) -> list:
+        field, descending = self.key
+        if after is not None:
+            lookup = f"{field}__lt" if descending else f"{field}__gt"
+            rows = list(queryset.filter(**{lookup: after})[: self.size + 1])
+            self.has_next = len(rows) > self.size
+            return rows[: self.size]
+        lookup = f"{field}__gt" if descending else f"{field}__lt"
+        backwards = queryset.filter(**{lookup: before}).reverse()
+        rows = list(backwards[: self.size])
+        self.has_next = True  # the page it came back from
+        return rows[::-1]
+
+    def _positive_int(self, param: str, *, default):
         raw = self.request.query_params.get(param)
         if raw in (None, ""):
             return default
-        if not (raw.isascii() and raw.isdigit()) or len(raw) > 9 or int(raw) < 1:
-            raise exceptions.ValidationError({param: ["Enter a whole number from 1 to 999999999."]})
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 18 or int(raw) < 1:
+            raise exceptions.ValidationError({param: ["Enter a whole number from 1."]})
         return int(raw)
 
     def get_next_link(self) -> str | None:
         if not self.has_next:
             return None
         url = self.request.build_absolute_uri()
-        return replace_query_param(url, self.page_query_param, self.page_number + 1)
+        url = replace_query_param(url, self.page_query_param, self.page_number + 1)
+        url = remove_query_param(url, self.before_query_param)
+        if self.edges:
+            url = replace_query_param(url, self.after_query_param, self.edges[1])
+        return url
 
     def get_previous_link(self) -> str | None:
         if self.page_number <= 1:
             return None
         url = self.request.build_absolute_uri()
+        url = remove_query_param(url, self.after_query_param)
         if self.page_number == 2:
+            url = remove_query_param(url, self.before_query_param)
             return remove_query_param(url, self.page_query_param)
-        return replace_query_param(url, self.page_query_param, self.page_number - 1)
+        url = replace_query_param(url, self.page_query_param, self.page_number - 1)
+        if self.edges:
+            url = replace_query_param(url, self.before_query_param, self.edges[0])
+        return url
 
     def get_paginated_response(self, data):
         return Response(
@@ -104,6 +152,20 @@ class NoCountPagination(BasePagination):
                 "schema": {"type": "integer", "minimum": 1, "maximum": 999_999_999},
             },
             {
+                "name": self.after_query_param,
+                "required": False,
+                "in": "query",
+                "description": "Keyset: the rows after this id (the `next` link sets it).",
+                "schema": {"type": "integer", "minimum": 1},
+            },
+            {
+                "name": self.before_query_param,
+                "required": False,
+                "in": "query",
+                "description": "Keyset: the rows before this id (the `previous` link sets it).",
+                "schema": {"type": "integer", "minimum": 1},
+            },
+            {
                 "name": self.page_size_query_param,
                 "required": False,
                 "in": "query",
@@ -112,6 +174,19 @@ class NoCountPagination(BasePagination):
                 "schema": {"type": "integer", "minimum": 1, "maximum": 999_999_999},
             },
         ]
+
+
+def _id_order(queryset) -> tuple[str, bool] | None:
+    """("id", descending) when the queryset is ordered by its primary key alone, else None."""
+    ordering = list(queryset.query.order_by or queryset.model._meta.ordering or [])
+    if len(ordering) != 1 or not isinstance(ordering[0], str):
+        return None
+    name = ordering[0]
+    descending = name.startswith("-")
+    name = name.lstrip("-")
+    if name not in ("pk", "id", queryset.model._meta.pk.name):
+        return None
+    return "pk", descending
 
 
 # ---------------------------------------------------------------------------------------------
@@ -274,7 +349,7 @@ class StrictFilterSet(filters.FilterSet):
         **INTEGER_FILTER_DEFAULTS,
         models.BooleanField: {"filter_class": BooleanFilter},
     }
-    passthrough_params = frozenset({"page", "page_size", "format"})
+    passthrough_params = frozenset({"page", "page_size", "after", "before", "format"})
 
     def unknown_params(self) -> list[str]:
         if not self.is_bound:

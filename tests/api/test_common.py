@@ -186,3 +186,19 @@ def test_list_query_count_does_not_grow_with_the_page(
     with django_assert_max_num_queries(len(small)):
         response = client.get(url, {"page_size": 100})
     assert len(response.json()["results"]) == 30
+
+
+def test_next_links_read_by_keyset_and_deep_page_numbers_are_refused(as_dpo, db):
+    from tests import factories
+
+    ids = sorted((factories.contact().pk for _ in range(7)), reverse=True)  # newest first
+    first = as_dpo.get("/api/v1/contacts/", {"page_size": 3}).json()
+    second = as_dpo.get(first["next"]).json()
+
+    assert "after=" in first["next"], first
+    assert "results" in second, second
+    assert [row["id"] for row in second["results"]] == ids[3:6]
+    back = as_dpo.get(second["previous"]).json()
+    assert [row["id"] for row in back["results"]] == ids[:3]
+    deep = as_dpo.get("/api/v1/contacts/", {"page": 19_000})
+    assert deep.status_code == 400 and "next" in deep.json()["page"][0]
