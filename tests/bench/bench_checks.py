@@ -23,8 +23,6 @@ import sys
 import time
 from pathlib import Path
 
-from consent.api.consent_checks import ConsentCheckViewSet
-
 sys.path[0] = str(Path(__file__).resolve().parents[2])  # the repository root
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -42,6 +40,7 @@ from django.contrib.auth.models import Permission  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from rest_framework.test import APIRequestFactory, force_authenticate  # noqa: E402
 
+from consent.api.consent_checks import ConsentCheckViewSet  # noqa: E402
 from consent.decision.single import decide  # noqa: E402
 from consent.models import ComplianceProfile, ContactPointConsent  # noqa: E402
 from subjects.models import Contact  # noqa: E402

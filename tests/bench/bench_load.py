@@ -40,8 +40,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from consent.loads.runner import consent_load_create, consent_load_run
-
 sys.path[0] = str(Path(__file__).resolve().parents[2])  # the repository root
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("DEBUG", "true")  # the development secrets when run on its own
@@ -58,6 +56,7 @@ from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
+from consent.loads.runner import consent_load_create, consent_load_run  # noqa: E402
 from consent.models import ComplianceProfile, ContactPointConsent, Purpose, Topic  # noqa: E402
 from tests.bench.results import Figure, table, write_json  # noqa: E402
 
