@@ -12,6 +12,24 @@ from common.audit import Source, delete_audited, stamp
 COUNT_CAP = 10_000
 
 
+_INTEGER_PK_TYPES = (
+    "AutoField",
+    "BigAutoField",
+    "SmallAutoField",
+    "IntegerField",
+    "BigIntegerField",
+)
+_BIGINT_MAX = 2**63 - 1
+
+
+def is_object_id(pk_field, object_id: str) -> bool:
+    """Is `object_id` (from a URL) a possible key? Integer keys: ASCII digits in bigint range
+    only (Python's int() also takes "１２" and " 12 ")."""
+    if pk_field.get_internal_type() not in _INTEGER_PK_TYPES:
+        return True
+    return object_id.isascii() and object_id.isdigit() and int(object_id) <= _BIGINT_MAX
+
+
 def dpo_views(model) -> dict:
     """The named views of a model: {code: (label, QuerySet method)}; empty if it has none."""
     return getattr(model._default_manager._queryset_class, "VIEWS", {})

@@ -203,6 +203,10 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# common/prepared.py: also run every prepared query through the ORM and fail on any difference
+# (the test settings turn it on; it doubles the queries of a check).
+PREPARED_QUERY_VERIFY = False
+
 # The cache holds job locks and rate-limit counters, so production shares it between
 # processes (Redis); the default is per-process memory, fine for one dev server.
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}

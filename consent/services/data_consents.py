@@ -178,6 +178,14 @@ def data_consent_cancel(
     return consent
 
 
+def _owners(consent: DataConsent) -> list:
+    """The subjects whose read-only rule governs the consent: a consent a converted (qualified,
+    read-only) lead shares with its contact is the contact's, and only the contact decides."""
+    if consent.contact_id is not None:
+        return [consent.contact]
+    return [subject for subject in consent.subjects if subject is not None]
+
+
 @transaction.atomic
 def data_consent_reactivate(
     *, consent: DataConsent, user=None, source: str = Source.INTERNAL, note: str = ""
@@ -194,7 +202,7 @@ def data_consent_reactivate(
             f"This consent expired on {consent.valid_until:%Y-%m-%d} and cannot be reactivated.",
             code="expired",
         )
-    for subject in consent.subjects:
+    for subject in _owners(consent):
         subject_services.ensure_writable(subject)
     consent.state = DataConsent.State.ACTIVE
     consent.status_reason = DataConsent.Reason.ACTIVE
