@@ -1,3 +1,5 @@
+import copy
+
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -29,6 +31,12 @@ class MarketingListForm(ServiceModelForm):
     class Meta:
         model = MarketingList
         fields = ["name", "list_type", "member_type", "query", "purpose", "topic", "active"]
+
+    def validate(self, user):
+        candidate = copy.copy(self.instance)
+        for name, value in self.cleaned_data.items():
+            setattr(candidate, name, value)
+        services.marketing_list_validate(marketing_list=candidate)
 
     def apply(self, user):
         for name, value in self.cleaned_data.items():

@@ -151,6 +151,63 @@ def _save_audited(record: ContactPointConsent, **history) -> ContactPointConsent
     return record
 
 
+def _wanted(
+    *,
+    channel: str,
+    value: str,
+    purpose: Purpose,
+    topic: Topic | None,
+    status: str,
+    evidence: Evidence,
+    expires_at: datetime | None,
+) -> ContactPointConsent:
+    return ContactPointConsent(
+        channel=channel,
+        value=value,
+        purpose=purpose,
+        topic=topic,
+        status=status,
+        source=evidence.source,
+        reason=evidence.reason,
+        reason_description=evidence.description,
+        requested_by=evidence.requested_by,
+        captured_by=evidence.captured_by,
+        captured_at=evidence.captured_at or timezone.now(),
+        ip_address=evidence.ip_address or None,
+        user_agent=evidence.user_agent,
+        notice_version=(
+            purpose.profile.notice_version
+            if evidence.notice_version is None
+            else evidence.notice_version
+        ),
+        expires_at=expires_at,
+    )
+
+
+def contact_point_consent_validate(
+    *,
+    channel: str,
+    value: str,
+    purpose: Purpose,
+    topic: Topic | None = None,
+    status: str,
+    evidence: Evidence,
+    expires_at: datetime | None = None,
+) -> None:
+    """Every check of contact_point_consent_set, without writing or locking anything."""
+    _validated(
+        _wanted(
+            channel=channel,
+            value=normalize_address(channel, value),
+            purpose=purpose,
+            topic=topic,
+            status=status,
+            evidence=evidence,
+            expires_at=expires_at,
+        )
+    )
+
+
 @transaction.atomic
 def contact_point_consent_set(
     *,
@@ -172,25 +229,13 @@ def contact_point_consent_set(
     value = normalize_address(channel, value)
     lock_address(channel, value)  # before the suppression check: erasure takes it too
     wanted = _validated(
-        ContactPointConsent(
+        _wanted(
             channel=channel,
             value=value,
             purpose=purpose,
             topic=topic,
             status=status,
-            source=evidence.source,
-            reason=evidence.reason,
-            reason_description=evidence.description,
-            requested_by=evidence.requested_by,
-            captured_by=evidence.captured_by,
-            captured_at=evidence.captured_at or timezone.now(),
-            ip_address=evidence.ip_address or None,
-            user_agent=evidence.user_agent,
-            notice_version=(
-                purpose.profile.notice_version
-                if evidence.notice_version is None
-                else evidence.notice_version
-            ),
+            evidence=evidence,
             expires_at=expires_at,
         )
     )
