@@ -58,3 +58,17 @@ def run_consent_load(load_id: int) -> str | None:
         load = consent_load_run(load=load)
         logger.info("consent load %s: %s %s", load_id, load.status, load.counts)
         return load.status
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def sweep_consent_loads() -> dict | None:
+    """Every 15 minutes: purge stale preview files, fail stuck loads, re-dispatch queued ones."""
+    from consent.loads.runner import consent_loads_sweep
+
+    with single_run("sweep_consent_loads", timeout=SWEEP_LOCK_SECONDS) as acquired:
+        if not acquired:
+            logger.info("sweep_consent_loads already running; skipped")
+            return None
+        counts = consent_loads_sweep()
+        logger.info("consent load sweep: %s", counts)
+        return counts
