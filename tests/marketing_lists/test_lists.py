@@ -187,3 +187,14 @@ def test_admin_inline_adds_and_removes_static_members_through_the_service(admin_
     assert MarketingListMember.history.filter(
         history_type="+", contact_id=added.pk, history_user=admin_user
     ).exists()
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["created_at__gte=2024-01-01T00:00:00%2B20:00", "created_at__gte=2024-01-01T00:00:00+99:00"],
+)
+def test_a_dynamic_list_with_an_impossible_datetime_offset_is_refused_at_save(db, query):
+    with pytest.raises(ValidationError) as refused:
+        dynamic(query, purpose=factories.purpose())
+    assert "query" in refused.value.error_dict
+    assert not MarketingList.objects.exists()
