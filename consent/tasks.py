@@ -72,3 +72,19 @@ def sweep_consent_loads() -> dict | None:
         counts = consent_loads_sweep()
         logger.info("consent load sweep: %s", counts)
         return counts
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def run_bulk_action(bulk_id: int) -> str | None:
+    """Run or resume one admin bulk action (consent.services.bulk_actions)."""
+    from consent.models import BulkAction
+    from consent.services.bulk_actions import bulk_action_run
+
+    with single_run(f"run_bulk_action:{bulk_id}", timeout=LOAD_LOCK_SECONDS) as acquired:
+        if not acquired:
+            logger.info("bulk action %s already running; skipped", bulk_id)
+            return None
+        job = BulkAction.objects.filter(pk=bulk_id).first()
+        if job is None or job.status == BulkAction.Status.DONE:
+            return None
+        return bulk_action_run(job=job).status

@@ -12,6 +12,7 @@ from common.admin import (
     LargeTableAdminMixin,
     ServiceAdminMixin,
 )
+from consent.admin.bulk_actions import run_as_job
 from consent.forms import (
     DataConsentAddForm,
     DataConsentChangeForm,
@@ -146,11 +147,13 @@ class DataConsentAdmin(LargeTableAdminMixin, ServiceAdminMixin, SimpleHistoryAdm
 
     @admin.action(description="Cancel selected data consents", permissions=["cancel"])
     def cancel_selected(self, request, queryset):
-        self._run(request, queryset, data_consent_cancel, "Cancelled")
+        if not run_as_job(self, request, queryset, "dataconsent.cancel"):
+            self._run(request, queryset, data_consent_cancel, "Cancelled")
 
     @admin.action(description="Reactivate selected cancelled data consents", permissions=["cancel"])
     def reactivate_selected(self, request, queryset):
-        self._run(request, queryset, data_consent_reactivate, "Reactivated")
+        if not run_as_job(self, request, queryset, "dataconsent.reactivate"):
+            self._run(request, queryset, data_consent_reactivate, "Reactivated")
 
 
 @admin.register(ConsentLevelSubstatus)

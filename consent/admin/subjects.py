@@ -22,6 +22,7 @@ from common.admin import (
     ServiceAdminMixin,
     add_service_errors,
 )
+from consent.admin.bulk_actions import run_as_job
 from consent.admin.data_consents import DataConsentInline
 from consent.forms import (
     ContactForm,
@@ -128,6 +129,9 @@ def _bulk_action(action: SubjectAction):
     def run(modeladmin, request, queryset):
         if action.warning and "confirmed" not in request.POST:
             return modeladmin.render_confirmation(request, action, list(queryset))
+        code = f"{modeladmin.model._meta.model_name}.{action.name}"
+        if run_as_job(modeladmin, request, queryset, code):
+            return None
         done = 0
         for subject in queryset:
             try:
