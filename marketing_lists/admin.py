@@ -16,6 +16,7 @@ from common.admin import (
     LargeTableAdminMixin,
     ServiceAdminMixin,
     ServiceModelForm,
+    add_service_errors,
     bounded_count,
     format_count,
 )
@@ -95,15 +96,22 @@ class MarketingListAdmin(
         summary = None
         if form.is_valid():
             data = form.cleaned_data
-            audience_request = audience.audience_request(
-                marketing_list=marketing_list,
-                channel=data["channel"],
-                purpose=data["purpose"].pk,
-                topic=data["topic"].pk if data["topic"] else None,
-            )
-            if request.GET.get("format") == "csv":
-                return _csv_response(audience_request, f"audience-{marketing_list.pk}.csv")
-            summary = audience.audience_summary(audience.audience_rows(audience_request))
+            try:
+                # A list saved before a query rule existed may no longer validate: say so on
+                # the page instead of a 500.
+                services.marketing_list_validate(marketing_list=marketing_list)
+                audience_request = audience.audience_request(
+                    marketing_list=marketing_list,
+                    channel=data["channel"],
+                    purpose=data["purpose"].pk,
+                    topic=data["topic"].pk if data["topic"] else None,
+                )
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                if request.GET.get("format") == "csv":
+                    return _csv_response(audience_request, f"audience-{marketing_list.pk}.csv")
+                summary = audience.audience_summary(audience.audience_rows(audience_request))
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
