@@ -116,12 +116,35 @@ def data_consent_create_validate(
 
 
 @transaction.atomic
-def data_consent_create(*, evidence: Evidence, **arguments) -> DataConsent:
-    """A new consent (the arguments of data_consent_create_validate)."""
-    for subject in (arguments.get("lead"), arguments.get("contact")):
+def data_consent_create(
+    *,
+    policy: DataPolicy,
+    lead: Lead | None = None,
+    contact: Contact | None = None,
+    given_at=None,
+    valid_until: date | None = None,
+    substatus: ConsentLevelSubstatus | None = None,
+    confidential: bool = False,
+    owner_user=None,
+    owner_team=None,
+    evidence: Evidence,
+) -> DataConsent:
+    """A new consent, validated by data_consent_create_validate once its subjects are locked."""
+    for subject in (lead, contact):
         if subject is not None:
             subject_services.lock_for_write(subject)  # its summary then counts every consent
-    consent = data_consent_create_validate(**arguments, evidence=evidence)
+    consent = data_consent_create_validate(
+        policy=policy,
+        lead=lead,
+        contact=contact,
+        given_at=given_at,
+        valid_until=valid_until,
+        substatus=substatus,
+        confidential=confidential,
+        owner_user=owner_user,
+        owner_team=owner_team,
+        evidence=evidence,
+    )
     user, source = evidence.actor, evidence.source
     stamp(consent, user=user, source=source, reason=evidence.description or "consent given")
     consent.save()
