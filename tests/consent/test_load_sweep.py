@@ -95,11 +95,16 @@ def broker_down():
     conf.broker_connection_retry = False
     saved_retry = conf.task_publish_retry
     conf.task_publish_retry = False
-    current_app._pool = None  # a fresh connection pool, on the dead broker
+    _fresh_connections()  # not one an earlier test opened to a live broker
     yield
     conf.task_always_eager, conf.broker_url = saved
     conf.task_publish_retry = saved_retry
+    _fresh_connections()
+
+
+def _fresh_connections():
     current_app._pool = None
+    current_app.amqp._producer_pool = None
 
 
 def upload_file():
