@@ -56,12 +56,6 @@ class BulkActionAdmin(admin.ModelAdmin):
         queryset = super().get_queryset(request).select_related("created_by")
         return queryset if request.user.is_superuser else queryset.filter(created_by=request.user)
 
-    def has_view_permission(self, request, obj=None):
-        return request.user.is_active and request.user.is_staff
-
-    def has_module_permission(self, request):
-        return self.has_view_permission(request)
-
     def has_add_permission(self, request):
         return False
 
