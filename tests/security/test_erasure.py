@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from common.audit import Evidence
 from consent.addresses import is_suppressed
 from consent.decision.single import decide
-from consent.loads.runner import consent_load_create
+from consent.loads.runner import consent_load_create, consent_load_run
 from consent.models import (
     ConsentLoad,
     ConsentLoadChunk,
@@ -109,10 +109,16 @@ def erased(admin_user, dpo):
         for channel, value in (("email", OLD_EMAIL), ("email", EMAIL), ("sms", PHONE))
     )
     upload = f"channel,value,purpose,status,requested_by\n{rows}".encode()
-    preview = consent_load_create(
-        profile=newsletter.profile, file=upload, dry_run=True, mode="skip", user=admin_user
+    preview = consent_load_run(
+        load=consent_load_create(
+            profile=newsletter.profile,
+            file=upload,
+            dry_run=True,
+            mode="skip",
+            user=admin_user,
+            dispatch=False,
+        )
     )
-    preview.refresh_from_db()
     assert preview.status == "previewed" and preview.chunks.exists()
     queued = consent_load_create(profile=newsletter.profile, file=upload, dispatch=False)
     assert queued.chunks.exists()
