@@ -5,11 +5,11 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpResponseBadRequest, StreamingHttpResponse
+from django.http import HttpResponseBadRequest, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.functional import cached_property
@@ -20,6 +20,24 @@ from common.csvutil import csv_lines
 
 COUNT_CAP = 10_000
 EXPORT_CHUNK = 5000  # rows per fetch of a CSV export's server-side cursor
+
+
+_INTEGER_PK_TYPES = (
+    "AutoField",
+    "BigAutoField",
+    "SmallAutoField",
+    "IntegerField",
+    "BigIntegerField",
+)
+_BIGINT_MAX = 2**63 - 1
+
+
+def is_object_id(pk_field, object_id: str) -> bool:
+    """Is `object_id` (from a URL) a possible key? Integer keys: ASCII digits in bigint range
+    only (Python's int() also takes "１２" and " 12 ")."""
+    if pk_field.get_internal_type() not in _INTEGER_PK_TYPES:
+        return True
+    return object_id.isascii() and object_id.isdigit() and int(object_id) <= _BIGINT_MAX
 
 
 def dpo_views(model) -> dict:
@@ -71,37 +89,48 @@ class LargeTableAdminMixin:
 
 
 class ServiceModelForm(forms.ModelForm):
-    """A ModelForm whose save goes through a service.
+    """A ModelForm validated by a service's `*_validate` function and saved by the service.
 
-    The service runs during validation (inside the admin's transaction), so the errors it raises
-    become form errors instead of a 500, and a failing service has written nothing.
-    Subclasses implement `apply(user) -> instance`; `self.user` is set by ServiceAdminMixin.
+    `clean()` calls `validate(user)` (the service's checks, on a copy: nothing is written, and
+    `self.instance` stays as loaded); its errors become form errors. The service itself runs in
+    `apply(user)`, called by ServiceAdminMixin.save_model only once the form and every inline
+    formset are valid, so a failed admin POST leaves the database untouched.
+    Subclasses implement `validate(user)` and `apply(user) -> instance`; `self.user` is set by
+    ServiceAdminMixin.
     """
 
     user = None
 
+    def validate(self, user) -> None:
+        raise NotImplementedError
+
     def apply(self, user):
         raise NotImplementedError
 
+    def clean(self):
+        cleaned_data = super().clean()
+        if not self._errors:
+            try:
+                self.validate(self.user)
+            except ValidationError as exc:
+                add_service_errors(self, exc)
+        return cleaned_data
+
     def _post_clean(self):
-        if self.errors:
-            return
-        try:
-            self.instance = self.apply(self.user)
-        except ValidationError as exc:
-            add_service_errors(self, exc)
+        pass  # the model is validated by `validate`, on a copy; the service assigns the fields
 
 
 def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
     """A service's ValidationError on a form: on the field it names, else on the form."""
     errors = exc.error_dict if hasattr(exc, "error_dict") else {None: exc.error_list}
-    for field, messages in errors.items():
+    for field, field_messages in errors.items():
         target = field if field in form.fields else None
-        form.add_error(target, ValidationError(messages))
+        form.add_error(target, ValidationError(field_messages))
 
 
 class ServiceAdminMixin:
-    """Hands the request user to a ServiceModelForm; the form's service has already saved."""
+    """Hands the request user to a ServiceModelForm and saves through its service, after every
+    form and formset of the page is valid (Django calls save_model only then)."""
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
@@ -109,11 +138,24 @@ class ServiceAdminMixin:
         return form
 
     def save_model(self, request, obj, form, change):
-        pass  # saved by the service in ServiceModelForm.apply
+        saved = form.apply(request.user)
+        # `obj` is the instance the inline formsets and the response hold: make it the saved row.
+        obj.pk = saved.pk
+        obj._state.adding = False
+        obj.refresh_from_db()
 
     def save_related(self, request, form, formsets, change):
-        for formset in formsets:
+        for formset in formsets:  # the service saved the form's own fields (m2m included)
             self.save_formset(request, form, formset, change=change)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # The page validated, but the service refused at write time (a concurrent change):
+        # the admin's transaction is rolled back, and the user sees why.
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
 
 class AuditedDeleteMixin:

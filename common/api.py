@@ -12,6 +12,8 @@ Error format (every 4xx answer is JSON):
   from the current state, deleting an object that other rows still reference.
 """
 
+from datetime import UTC, timedelta
+
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -19,6 +21,7 @@ from django.db import models
 from django.db.models import ProtectedError
 from django.forms.utils import ErrorDict, ErrorList
 from django_filters import rest_framework as filters
+from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework.filterset import FILTER_FOR_DBFIELD_DEFAULTS
 from django_filters.widgets import BooleanWidget
 from rest_framework import exceptions, permissions, relations, serializers, status
@@ -329,6 +332,28 @@ class IntegerFilter(filters.NumberFilter):
     field_class = forms.IntegerField
 
 
+# PostgreSQL takes time-zone displacements up to ±15:59; Python parses up to ±23:59.
+MAX_UTC_OFFSET = timedelta(hours=15, minutes=59)
+OFFSET_MESSAGE = "Enter a date and time whose time-zone offset is at most ±15:59 (e.g. +02:00)."
+
+
+class BoundedOffsetDateTimeField(IsoDateTimeField):
+    """An ISO 8601 date-time whose offset the database can take, compared in UTC."""
+
+    def to_python(self, value):
+        moment = super().to_python(value)
+        if moment is None:
+            return None
+        offset = moment.utcoffset()
+        if offset is not None and abs(offset) > MAX_UTC_OFFSET:
+            raise DjangoValidationError(OFFSET_MESSAGE, code="invalid")
+        return moment.astimezone(UTC) if offset is not None else moment
+
+
+class DateTimeFilter(filters.IsoDateTimeFilter):
+    field_class = BoundedOffsetDateTimeField
+
+
 INTEGER_FILTER_DEFAULTS = {
     field: {"filter_class": IntegerFilter}
     for field in FILTER_FOR_DBFIELD_DEFAULTS
@@ -348,6 +373,7 @@ class StrictFilterSet(filters.FilterSet):
         **FILTER_FOR_DBFIELD_DEFAULTS,
         **INTEGER_FILTER_DEFAULTS,
         models.BooleanField: {"filter_class": BooleanFilter},
+        models.DateTimeField: {"filter_class": DateTimeFilter},
     }
     passthrough_params = frozenset({"page", "page_size", "after", "before", "format"})
 

@@ -7,20 +7,35 @@ parameters, and from then on only binds the real values and converts the rows wi
 compiler's converters, as the ORM does. The queryset stays the one definition of the query.
 
 What it cannot vouch for runs through the ORM on every call, never as a wrong query: a marker
-the ORM transformed (a lookup that pre-processes its value), one that ended up in the SQL text
-instead of a parameter, or one missing from the parameters.
+the ORM or the build function transformed (a lookup that pre-processes its value, a `.lower()`
+in Python), one that ended up in the SQL text instead of a parameter, or one missing from the
+parameters. A string marker mixes upper and lower case, digits, spaces and punctuation, so any
+case fold, strip or other rewrite changes it and it is no longer found; the build is also
+compiled with a second, different set of markers, and both must land in the same slots of the
+same SQL.
+
+`PREPARED_QUERY_VERIFY = True` (the test settings) runs every prepared query through the ORM too
+and raises `PreparedQueryMismatch` on any difference.
 """
 
 import threading
 from collections.abc import Callable, Sequence
 from itertools import count
 
-from django.core.exceptions import EmptyResultSet
+from django.conf import settings
+from django.core.exceptions import EmptyResultSet, ValidationError
 from django.db import connections
 from django.db.models import QuerySet
 
 _COLLECTIONS = (list, tuple, set, frozenset)
-_INT_MARKER_BASE = 9_100_000_000_000_000_000  # fits a bigint; no real id is that large
+# Fit a bigint, no real id is that large; spaced so `value + 1` is never another marker.
+_INT_MARKER_BASES = (9_100_000_000_000_000_000, 9_200_000_000_000_000_000)
+_INT_MARKER_STRIDE = 1_000_003
+_STR_MARKER_FORMS = (" \x1fPrepared-Marker {0}/Ab\x1f ", " \x1fpREPARED-mARKER {0}\\aB\x1f ")
+
+
+class PreparedQueryMismatch(AssertionError):
+    """PREPARED_QUERY_VERIFY: the prepared path and the ORM returned different rows."""
 
 
 class PreparedQuery:
@@ -37,7 +52,6 @@ class PreparedQuery:
         self._local = threading.local()
 
     def rows(self, *args) -> list[tuple]:
-        connection = connections[self.using]
         compiled_by_shape = self._local.__dict__.setdefault("compiled", {})
         key = _shape(args)
         try:
@@ -46,6 +60,17 @@ class PreparedQuery:
             compiled = compiled_by_shape[key] = self._compile(args)
         if compiled is None:
             return list(self.build(*args))
+        rows = self._run(compiled, args)
+        if getattr(settings, "PREPARED_QUERY_VERIFY", False):
+            expected = list(self.build(*args))
+            if rows != expected:
+                raise PreparedQueryMismatch(
+                    f"{self.build!r}{args!r}: prepared {rows!r} != ORM {expected!r}"
+                )
+        return rows
+
+    def _run(self, compiled: tuple, args: Sequence) -> list[tuple]:
+        connection = connections[self.using]
         sql, slots, params, compiler = compiled
         values = _flatten(args)
         bound = [
@@ -58,12 +83,20 @@ class PreparedQuery:
         return list(compiler.results_iter(results=[rows], tuple_expected=True))
 
     def _compile(self, args: Sequence) -> tuple | None:
+        first, second = (self._compile_with(args, form=form) for form in (0, 1))
+        if first is None or second is None or first[:2] != second[:2]:
+            return None  # the SQL text or the slots depend on the values: no shortcut
+        return first
+
+    def _compile_with(self, args: Sequence, *, form: int) -> tuple | None:
         numbers = count()
-        markers = [_marker(arg, numbers) for arg in args]
-        compiler = self.build(*markers).query.get_compiler(using=self.using)
+        markers = [_marker(arg, numbers, form) for arg in args]
         try:
+            compiler = self.build(*markers).query.get_compiler(using=self.using)
             sql, params = compiler.as_sql()
         except EmptyResultSet:  # `__in` an empty collection: the ORM answers without a query
+            return None
+        except (ValueError, TypeError, ValidationError):  # the build rejects a marker value
             return None
         flat = _flatten(markers)
         index = {marker: position for position, marker in enumerate(flat)}
@@ -75,19 +108,19 @@ class PreparedQuery:
         return sql, slots, list(params), compiler
 
 
-def _marker(arg, numbers):
+def _marker(arg, numbers, form: int):
     if isinstance(arg, _COLLECTIONS):
-        return [_scalar_marker(item, numbers) for item in arg]
-    return _scalar_marker(arg, numbers)
+        return [_scalar_marker(item, numbers, form) for item in arg]
+    return _scalar_marker(arg, numbers, form)
 
 
-def _scalar_marker(value, numbers):
+def _scalar_marker(value, numbers, form: int):
     number = next(numbers)
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise TypeError(f"PreparedQuery binds str and int values, not {type(value).__name__}")
     if isinstance(value, int):
-        return _INT_MARKER_BASE + number
-    return f"\x1fprepared-marker-{number}\x1f"
+        return _INT_MARKER_BASES[form] + number * _INT_MARKER_STRIDE
+    return _STR_MARKER_FORMS[form].format(number)
 
 
 def _flatten(args: Sequence) -> list:

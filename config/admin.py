@@ -1,11 +1,12 @@
 """The admin site: Django's, with a DPO dashboard on the index page."""
 
-from functools import partial
+from functools import partial, wraps
 
 from django.contrib import admin
+from django.http import Http404
 from django.urls import path, reverse
 
-from common.admin import bounded_count, dpo_views, format_count
+from common.admin import bounded_count, dpo_views, format_count, is_object_id
 
 
 class ConsentAdminSite(admin.AdminSite):
@@ -52,6 +53,24 @@ class ConsentAdminSite(admin.AdminSite):
             ),
             *super().get_urls(),
         ]
+
+    def admin_view(self, view, cacheable=False):
+        """Every model page with an `object_id` in its URL (change, delete, history, timeline,
+        access report, verbal consent, lifecycle, audience, …) answers 404 for an id that is
+        not plain ASCII digits, before the view can turn it into a 500 or read "１２" as 12."""
+        model_admin = getattr(view, "__self__", None)
+        if not isinstance(model_admin, admin.ModelAdmin):
+            return super().admin_view(view, cacheable)
+        pk = model_admin.model._meta.pk
+
+        @wraps(view)
+        def checked(request, *args, **kwargs):
+            object_id = kwargs.get("object_id")
+            if object_id is not None and not is_object_id(pk, object_id):
+                raise Http404("No such object.")
+            return view(request, *args, **kwargs)
+
+        return super().admin_view(checked, cacheable)
 
     def index(self, request, extra_context=None):
         extra_context = {**(extra_context or {}), "dpo_dashboard": self.dpo_dashboard(request)}

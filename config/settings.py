@@ -238,7 +238,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "consent.tasks.expire_contact_point_consents",
         "schedule": crontab(hour=2, minute=15),
     },
+    # Stale previews, stuck and never-started loads: no uploaded file outlives its use.
+    "sweep-consent-loads": {
+        "task": "consent.tasks.sweep_consent_loads",
+        "schedule": crontab(minute="*/15"),
+    },
 }
+# A load still `running` after this long lost its worker (the task limit is an hour).
+CONSENT_LOAD_RUNNING_TIMEOUT = env.int("CONSENT_LOAD_RUNNING_TIMEOUT", default=2 * 60 * 60)
+
+# common/prepared.py: also run every prepared query through the ORM and fail on any difference
+# (the test settings turn it on; it doubles the queries of a check).
+PREPARED_QUERY_VERIFY = False
 
 # The cache holds job locks and rate-limit counters, so production shares it between
 # processes (Redis); the default is per-process memory, fine for one dev server.

@@ -11,6 +11,8 @@ SUPPRESSION_HASH_KEY = "test-suppression-key"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = True
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+# Every prepared query (the decision's hot path) is checked against the ORM's rows.
+PREPARED_QUERY_VERIFY = True
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not memory: the Celery worker tests share the test database with a real worker.

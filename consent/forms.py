@@ -8,12 +8,14 @@ from consent.services.contact_points import contact_point_consent_set
 from consent.services.data_consents import (
     CONSENT_EDITABLE_FIELDS,
     data_consent_create,
+    data_consent_create_validate,
     data_consent_update,
+    data_consent_update_validate,
 )
 from consent.services.subjects import subject_update
 from subjects.models import Contact, Lead
 from subjects.normalize import normalize_email, normalize_phone
-from subjects.services import editable_fields, subject_create
+from subjects.services import editable_fields, subject_create, subject_validate
 
 
 def _normalized(normalize, value):
@@ -31,12 +33,19 @@ class SubjectForm(ServiceModelForm):
     def clean_phone(self):
         return _normalized(normalize_phone, self.cleaned_data.get("phone"))
 
-    def apply(self, user):
-        model = self._meta.model
+    def _data(self) -> dict:
         if self.instance.pk is None:
-            return subject_create(model=model, data=dict(self.cleaned_data), user=user)
-        data = {name: self.cleaned_data[name] for name in self.changed_data}
-        return subject_update(subject=self.instance, data=data, user=user)
+            return dict(self.cleaned_data)
+        return {name: self.cleaned_data[name] for name in self.changed_data}
+
+    def validate(self, user):
+        subject = self.instance if self.instance.pk else None
+        subject_validate(model=self._meta.model, subject=subject, data=self._data(), user=user)
+
+    def apply(self, user):
+        if self.instance.pk is None:
+            return subject_create(model=self._meta.model, data=self._data(), user=user)
+        return subject_update(subject=self.instance, data=self._data(), user=user)
 
 
 class LeadForm(SubjectForm):
@@ -71,16 +80,25 @@ class DataConsentAddForm(ServiceModelForm):
             "notice_version",
         ]
 
-    def apply(self, user):
+    def _arguments(self, user) -> dict:
         evidence, data = evidence_from(self.cleaned_data, actor=user)
         evidence = evidence.replace(notice_version=evidence.notice_version or None)
-        return data_consent_create(**data, evidence=evidence)
+        return {**data, "evidence": evidence}
+
+    def validate(self, user):
+        data_consent_create_validate(**self._arguments(user))
+
+    def apply(self, user):
+        return data_consent_create(**self._arguments(user))
 
 
 class DataConsentChangeForm(ServiceModelForm):
     class Meta:
         model = DataConsent
         fields = list(CONSENT_EDITABLE_FIELDS)
+
+    def validate(self, user):
+        data_consent_update_validate(consent=self.instance, data=dict(self.cleaned_data))
 
     def apply(self, user):
         return data_consent_update(consent=self.instance, data=dict(self.cleaned_data), user=user)

@@ -60,6 +60,8 @@ ROLE_PERMISSIONS = {
         # Consent loads: imports and the migration from subjects (DESIGN §3.8).
         "consent.view_consentload",
         "consent.add_consentload",
+        # The progress of their own bulk actions run as jobs (issue 15).
+        "consent.view_bulkaction",
     ],
     MARKETING: [
         "subjects.view_account",
@@ -88,6 +90,7 @@ ROLE_PERMISSIONS = {
         # Marketing migrates its subscription lists and loads consent from campaign tools.
         "consent.view_consentload",
         "consent.add_consentload",
+        "consent.view_bulkaction",
     ],
     SERVICE_DESK: [
         "subjects.view_account",
@@ -110,6 +113,7 @@ ROLE_PERMISSIONS = {
         "consent.add_contactpointconsent",
         "consent.change_contactpointconsent",
         "consent.check_consent",
+        "consent.view_bulkaction",
     ],
 }
 

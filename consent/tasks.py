@@ -58,3 +58,33 @@ def run_consent_load(load_id: int) -> str | None:
         load = consent_load_run(load=load)
         logger.info("consent load %s: %s %s", load_id, load.status, load.counts)
         return load.status
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def sweep_consent_loads() -> dict | None:
+    """Every 15 minutes: purge stale preview files, fail stuck loads, re-dispatch queued ones."""
+    from consent.loads.runner import consent_loads_sweep
+
+    with single_run("sweep_consent_loads", timeout=SWEEP_LOCK_SECONDS) as acquired:
+        if not acquired:
+            logger.info("sweep_consent_loads already running; skipped")
+            return None
+        counts = consent_loads_sweep()
+        logger.info("consent load sweep: %s", counts)
+        return counts
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def run_bulk_action(bulk_id: int) -> str | None:
+    """Run or resume one admin bulk action (consent.services.bulk_actions)."""
+    from consent.models import BulkAction
+    from consent.services.bulk_actions import bulk_action_run
+
+    with single_run(f"run_bulk_action:{bulk_id}", timeout=LOAD_LOCK_SECONDS) as acquired:
+        if not acquired:
+            logger.info("bulk action %s already running; skipped", bulk_id)
+            return None
+        job = BulkAction.objects.filter(pk=bulk_id).first()
+        if job is None or job.status == BulkAction.Status.DONE:
+            return None
+        return bulk_action_run(job=job).status

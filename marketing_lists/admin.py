@@ -1,3 +1,4 @@
+import copy
 import re
 
 from django import forms
@@ -38,6 +39,12 @@ class MarketingListForm(ServiceModelForm):
     class Meta:
         model = MarketingList
         fields = ["name", "list_type", "member_type", "query", "purpose", "topic", "active"]
+
+    def validate(self, user):
+        candidate = copy.copy(self.instance)
+        for name, value in self.cleaned_data.items():
+            setattr(candidate, name, value)
+        services.marketing_list_validate(marketing_list=candidate)
 
     def apply(self, user):
         for name, value in self.cleaned_data.items():
@@ -181,15 +188,22 @@ class MarketingListAdmin(
         summary = None
         if form.is_valid():
             data = form.cleaned_data
-            audience_request = audience.audience_request(
-                marketing_list=marketing_list,
-                channel=data["channel"],
-                purpose=data["purpose"].pk,
-                topic=data["topic"].pk if data["topic"] else None,
-            )
-            if request.GET.get("format") == "csv":
-                return _csv_response(audience_request, f"audience-{marketing_list.pk}.csv")
-            summary = audience.audience_summary(audience.audience_rows(audience_request))
+            try:
+                # A list saved before a query rule existed may no longer validate: say so on
+                # the page instead of a 500.
+                services.marketing_list_validate(marketing_list=marketing_list)
+                audience_request = audience.audience_request(
+                    marketing_list=marketing_list,
+                    channel=data["channel"],
+                    purpose=data["purpose"].pk,
+                    topic=data["topic"].pk if data["topic"] else None,
+                )
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                if request.GET.get("format") == "csv":
+                    return _csv_response(audience_request, f"audience-{marketing_list.pk}.csv")
+                summary = audience.audience_summary(audience.audience_rows(audience_request))
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,

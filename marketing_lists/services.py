@@ -64,15 +64,20 @@ def _validate(marketing_list: MarketingList) -> None:
         raise ValidationError(errors)
 
 
-@transaction.atomic
-def marketing_list_save(
-    *, marketing_list: MarketingList, user=None, source: str = Source.INTERNAL
-) -> MarketingList:
+def marketing_list_validate(*, marketing_list: MarketingList) -> None:
+    """Every check of marketing_list_save on `marketing_list` as it would be saved."""
     if marketing_list.pk:
         stored = MarketingList.objects.get(pk=marketing_list.pk)
         if stored.member_type != marketing_list.member_type and stored.members.exists():
             raise ValidationError({"member_type": "Remove the members before changing type."})
     _validate(marketing_list)
+
+
+@transaction.atomic
+def marketing_list_save(
+    *, marketing_list: MarketingList, user=None, source: str = Source.INTERNAL
+) -> MarketingList:
+    marketing_list_validate(marketing_list=marketing_list)
     stamp(
         marketing_list,
         user=user,

@@ -3,13 +3,16 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from common.admin import LargeTableAdminMixin, ServiceAdminMixin, ServiceModelForm
 from subjects.models import Account
-from subjects.services import account_save
+from subjects.services import account_save, account_validate
 
 
 class AccountForm(ServiceModelForm):
     class Meta:
         model = Account
         fields = ["name", "processes_data"]
+
+    def validate(self, user):
+        account_validate(account=self.instance, data=self.cleaned_data)
 
     def apply(self, user):
         for name, value in self.cleaned_data.items():

@@ -4,6 +4,7 @@ Workflows that also touch consents (qualify with conversion, updates that recomp
 derived fields, anonymization) live in `consent.services`, which calls these.
 """
 
+import copy
 from datetime import date
 
 from django.contrib.admin.models import LogEntry
@@ -182,6 +183,24 @@ def subject_apply_consent_summary(
         for name in PREFERENCE_FIELDS:
             setattr(subject, name, False)
     return before != (level, max_expiry, protection)
+
+
+def subject_validate(
+    *, model: type[Subject], subject: Subject | None = None, data: dict, user
+) -> None:
+    """Every check subject_create (no `subject`) or subject_update runs, on a copy: nothing is
+    written and `subject` is left as it is."""
+    if subject is not None:
+        ensure_writable(subject)
+    subject_assign(copy.copy(subject) if subject is not None else model(), data, user=user)
+
+
+def account_validate(*, account: Account, data: dict) -> None:
+    """account_save's checks on a copy of `account` with `data` applied."""
+    candidate = copy.copy(account)
+    for name, value in data.items():
+        setattr(candidate, name, value)
+    candidate.full_clean()
 
 
 @transaction.atomic

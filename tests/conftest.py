@@ -77,3 +77,10 @@ def client_for(db):
 @pytest.fixture
 def as_dpo(client_for, dpo):
     return client_for(dpo)
+
+
+@pytest.fixture
+def prepared_unverified(settings):
+    """For query-count tests: PREPARED_QUERY_VERIFY (on in the test settings) runs every prepared
+    query through the ORM too, which a count must not include."""
+    settings.PREPARED_QUERY_VERIFY = False

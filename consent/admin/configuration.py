@@ -19,8 +19,11 @@ from consent.models import (
 )
 from consent.services.configuration import (
     compliance_profile_save,
+    compliance_profile_validate,
     configuration_delete,
     configuration_delete_refusal,
+    configuration_save,
+    configuration_validate,
 )
 
 
@@ -45,10 +48,32 @@ class ComplianceProfileForm(ServiceModelForm):
         model = ComplianceProfile
         fields = "__all__"
 
-    def apply(self, user):
+    def _data(self) -> dict:
         changed = self.changed_data if self.instance.pk else self.cleaned_data
-        data = {name: self.cleaned_data[name] for name in changed}
-        return compliance_profile_save(self.instance, data, user=user, source=Source.INTERNAL)
+        return {name: self.cleaned_data[name] for name in changed}
+
+    def validate(self, user):
+        compliance_profile_validate(self.instance, self._data())
+
+    def apply(self, user):
+        return compliance_profile_save(
+            self.instance, self._data(), user=user, source=Source.INTERNAL
+        )
+
+
+class ConfigurationForm(ServiceModelForm):
+    """Purposes and topics: validated and saved by `configuration_save` (a purpose never moves to
+    another profile, nor a topic to another purpose)."""
+
+    def _data(self) -> dict:
+        changed = self.changed_data if self.instance.pk else self.cleaned_data
+        return {name: self.cleaned_data[name] for name in changed}
+
+    def validate(self, user):
+        configuration_validate(self.instance, self._data())
+
+    def apply(self, user):
+        return configuration_save(self.instance, self._data(), user=user, source=Source.INTERNAL)
 
 
 class ConfigurationAdminMixin(AuditedAdminMixin):
@@ -94,7 +119,8 @@ class ComplianceProfileAdmin(ServiceAdminMixin, ConfigurationAdminMixin, SimpleH
 
 
 @admin.register(Purpose)
-class PurposeAdmin(ConfigurationAdminMixin, SimpleHistoryAdmin):
+class PurposeAdmin(ServiceAdminMixin, ConfigurationAdminMixin, SimpleHistoryAdmin):
+    form = ConfigurationForm
     list_display = ["name", "profile", "kind", "consent_model", "required_level"]
     list_filter = ["profile", "kind", "consent_model"]
     list_select_related = ["profile"]
@@ -102,7 +128,8 @@ class PurposeAdmin(ConfigurationAdminMixin, SimpleHistoryAdmin):
 
 
 @admin.register(Topic)
-class TopicAdmin(ConfigurationAdminMixin, SimpleHistoryAdmin):
+class TopicAdmin(ServiceAdminMixin, ConfigurationAdminMixin, SimpleHistoryAdmin):
+    form = ConfigurationForm
     list_display = ["name", "purpose", "active"]
     list_filter = ["active", "purpose"]
     list_select_related = ["purpose"]

@@ -26,6 +26,7 @@ from consent.models import (
 )
 from consent.services.contact_points import (
     contact_point_consent_set,
+    contact_point_consent_validate,
     suppression_add,
     suppression_remove,
 )
@@ -48,12 +49,18 @@ class ContactPointConsentForm(ServiceModelForm):
             "expires_at",
         ]
 
-    def apply(self, user):
+    def _arguments(self, user) -> dict:
         # On the change page the key (channel, value, purpose, topic) is read-only, so not in
         # cleaned_data: it comes from the record being changed.
         key = {name: getattr(self.instance, name) for name in KEY_FIELDS if self.instance.pk}
         evidence, data = evidence_from(self.cleaned_data, actor=user, source=Source.INTERNAL)
-        record, _, _ = contact_point_consent_set(**key, **data, evidence=evidence)
+        return {**key, **data, "evidence": evidence}
+
+    def validate(self, user):
+        contact_point_consent_validate(**self._arguments(user))
+
+    def apply(self, user):
+        record, _, _ = contact_point_consent_set(**self._arguments(user))
         return record
 
 

@@ -19,6 +19,7 @@ from common.admin import (
     ServiceAdminMixin,
     add_service_errors,
 )
+from consent.admin.bulk_actions import run_as_job
 from consent.forms import (
     DataConsentAddForm,
     DataConsentChangeForm,
@@ -300,6 +301,8 @@ class DataConsentAdmin(
                 ],
             }
             return TemplateResponse(request, "admin/consent/dataconsent_state.html", context)
+        if run_as_job(self, request, queryset, f"dataconsent.{action}"):
+            return None  # a large selection runs as a job (with the services' own reason)
         done = 0
         for consent in queryset:
             try:

@@ -23,6 +23,7 @@ from common.admin import (
     ServiceAdminMixin,
     add_service_errors,
 )
+from consent.admin.bulk_actions import run_as_job
 from consent.admin.data_consents import DataConsentInline
 from consent.forms import (
     ContactForm,
@@ -31,6 +32,7 @@ from consent.forms import (
 )
 from consent.reports.consent_center import subject_consent_center
 from consent.reports.timeline import subject_access_report, subject_timeline
+from consent.services.contact_points import SUPPRESSED_NO_OP_MESSAGE
 from consent.services.erasure import subject_anonymize
 from consent.services.subjects import lead_qualify
 from subjects import services as subject_services
@@ -139,6 +141,9 @@ def _bulk_action(action: SubjectAction):
     def run(modeladmin, request, queryset):
         if action.warning and "confirmed" not in request.POST:
             return modeladmin.render_confirmation(request, action, list(queryset))
+        code = f"{modeladmin.model._meta.model_name}.{action.name}"
+        if run_as_job(modeladmin, request, queryset, code):
+            return None
         done = 0
         for subject in queryset:
             try:
@@ -319,11 +324,14 @@ class SubjectAdmin(
         form = VerbalConsentForm(request.POST or None, subject=obj)
         if request.method == "POST" and form.is_valid():
             try:
-                form.record(request.user)
+                record, _, _ = form.record(request.user)
             except ValidationError as exc:
                 add_service_errors(form, exc)
             else:
-                self.message_user(request, "Verbal consent recorded.", messages.SUCCESS)
+                if record is None:
+                    self.message_user(request, SUPPRESSED_NO_OP_MESSAGE, messages.WARNING)
+                else:
+                    self.message_user(request, "Verbal consent recorded.", messages.SUCCESS)
                 opts = self.model._meta
                 return redirect(f"admin:{opts.app_label}_{opts.model_name}_change", obj.pk)
         context = {

@@ -71,13 +71,6 @@ class PurposeSerializer(ModelSerializer):
             }
         }
 
-    def validate_profile(self, profile):
-        if self.instance is not None and profile.pk != self.instance.profile_id:
-            raise serializers.ValidationError(
-                "A purpose cannot move to another profile; create a purpose there instead."
-            )
-        return profile
-
     def create(self, validated_data):
         return configuration_save(
             Purpose(), validated_data, user=request_user(self), source=Source.API
@@ -93,13 +86,6 @@ class TopicSerializer(ModelSerializer):
     class Meta:
         model = Topic
         fields = ["id", "purpose", "name", "description", "active"]
-
-    def validate_purpose(self, purpose):
-        if self.instance is not None and purpose.pk != self.instance.purpose_id:
-            raise serializers.ValidationError(
-                "A topic cannot move to another purpose; create a topic there instead."
-            )
-        return purpose
 
     def create(self, validated_data):
         return configuration_save(

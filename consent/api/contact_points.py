@@ -18,7 +18,11 @@ from common.audit import Source, evidence_from
 from consent.addresses import normalize_address as _normalize_address
 from consent.models import Channel, ContactPointConsent, Topic
 from consent.models.contact_point import ADDRESS_MAX_LENGTH
-from consent.services.contact_points import SUPPRESSED_MESSAGE, contact_point_consent_set
+from consent.services.contact_points import (
+    SUPPRESSED_MESSAGE,
+    SUPPRESSED_NO_OP_MESSAGE,
+    contact_point_consent_set,
+)
 
 
 class ContactPointConsentSerializer(ModelSerializer):
@@ -175,5 +179,15 @@ class ContactPointConsentViewSet(
             if _is_suppressed_error(exc):
                 raise Conflict(SUPPRESSED_MESSAGE) from exc
             raise
+        if record is None:
+            # A suppressed address (its owner was erased after opting out): nothing is stored,
+            # and the answer does not repeat the address (docs/api.md).
+            answer = {
+                "suppressed": True,
+                "channel": data["channel"],
+                "status": data["status"],
+                "detail": SUPPRESSED_NO_OP_MESSAGE,
+            }
+            return Response(answer, status=status.HTTP_200_OK)
         answer = self.get_serializer(record).data
         return Response(answer, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

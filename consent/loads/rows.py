@@ -74,7 +74,7 @@ EMAIL = str(Channel.EMAIL)
 
 # A staged row: (line, channel, value, value_hash, purpose_id, topic_id, status, source, reason,
 # requested_by, captured_us, captured_given). `captured_us` is microseconds since the epoch
-# (exact on both backends); `value_hash` is only computed for opt-ins (suppression check).
+# (exact on both backends); `value_hash` is the keyed hash the suppression check matches.
 StagedRow = tuple
 
 
@@ -210,7 +210,7 @@ class RowValidator:
         value = _fast_email(raw_value) if channel == Channel.EMAIL else None
         if moment is None or value is None:
             return None
-        value_hash = self.address_hash(value) if status == Status.OPTED_IN else None
+        value_hash = self.address_hash(value)  # any status: a suppressed address gets nothing
         row = (line, channel, value, value_hash, purpose_id, topic_id, status, source, reason)
         return (*row, requested_by, *moment)
 
@@ -243,7 +243,7 @@ class RowValidator:
         captured_us, given = self._captured_at(captured, problems)
         if problems:
             return None, problems
-        value_hash = self.address_hash(value) if status == Status.OPTED_IN else None
+        value_hash = self.address_hash(value)  # any status: a suppressed address gets nothing
         row = (line, channel_code, value, value_hash, purpose_obj.pk, topic_id, status, source)
         return (*row, reason, requested_by, captured_us, given), []
 

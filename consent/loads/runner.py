@@ -33,9 +33,11 @@ import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from consent.addresses import (
     field_error,
@@ -54,6 +56,9 @@ from consent.models import (
 )
 
 logger = logging.getLogger(__name__)
+
+# What publishing a task raises when the broker is down (kombu wraps most in OperationalError).
+BROKER_ERRORS = (KombuOperationalError, ConnectionError, OSError, TimeoutError)
 
 
 PREVIEW_TTL = timedelta(days=1)  # an admin preview keeps its file this long for the confirm
@@ -135,6 +140,65 @@ def consent_load_files_purge(*, now: datetime | None = None) -> int:
     return deleted
 
 
+UNREACHABLE_MESSAGE = (
+    "Queued: the job queue could not be reached; the load will be started by the periodic "
+    "sweep once it is back."
+)
+STUCK_MESSAGE = "The load stopped (its worker was lost); nothing was written. Upload it again."
+ABANDONED_MESSAGE = "The load was never started; its file was deleted. Upload it again."
+
+
+def consent_loads_sweep(*, now: datetime | None = None) -> dict[str, int]:
+    """The periodic sweep (CELERY_BEAT_SCHEDULE): no load file outlives its use.
+
+    * previews nobody confirmed within PREVIEW_TTL lose their file;
+    * loads stuck in `running` past CONSENT_LOAD_RUNNING_TIMEOUT (a SIGKILLed worker) fail and
+      lose their file — a run writes in one transaction, so a dead one wrote nothing;
+    * `pending` loads (the broker was unreachable at upload) are dispatched again, and fail with
+      their file deleted once older than PREVIEW_TTL;
+    * chunks of a finished load (an orphan a crash left behind) are deleted.
+    """
+    now = now or timezone.now()
+    counts = {"preview_chunks_deleted": consent_load_files_purge(now=now)}
+    counts["stuck_failed"] = _fail_loads(
+        ConsentLoad.objects.filter(
+            status=ConsentLoad.Status.RUNNING,
+            started_at__lt=now - timedelta(seconds=settings.CONSENT_LOAD_RUNNING_TIMEOUT),
+        ),
+        STUCK_MESSAGE,
+        now,
+    )
+    pending = ConsentLoad.objects.filter(status=ConsentLoad.Status.PENDING)
+    counts["abandoned_failed"] = _fail_loads(
+        pending.filter(created_at__lt=now - PREVIEW_TTL), ABANDONED_MESSAGE, now
+    )
+    redispatched = 0
+    for load in pending.filter(created_at__lt=now - PENDING_GRACE):
+        redispatched += _send(load.pk)
+    counts["redispatched"] = redispatched
+    counts["orphan_chunks_deleted"], _ = ConsentLoadChunk.objects.filter(
+        load__status__in=[ConsentLoad.Status.DONE, ConsentLoad.Status.FAILED]
+    ).delete()
+    return counts
+
+
+PENDING_GRACE = timedelta(minutes=5)  # a load queued normally starts well within this
+
+
+def _fail_loads(queryset, message: str, now: datetime) -> int:
+    failed = 0
+    for pk in queryset.values_list("pk", flat=True):
+        with transaction.atomic():
+            load = ConsentLoad.objects.select_for_update().get(pk=pk)
+            if load.status not in (ConsentLoad.Status.RUNNING, ConsentLoad.Status.PENDING):
+                continue
+            load.status, load.message, load.finished_at = ConsentLoad.Status.FAILED, message, now
+            load.save(update_fields=["status", "message", "finished_at"])
+            load.chunks.all().delete()
+            failed += 1
+    return failed
+
+
 def consent_load_run(*, load: ConsentLoad) -> ConsentLoad:
     """The job: validate, classify and (unless a dry run or refused) write. Idempotent: a load
     that already finished is left alone, and a run that died wrote nothing (one transaction)."""
@@ -156,9 +220,23 @@ def consent_load_run(*, load: ConsentLoad) -> ConsentLoad:
 
 
 def _dispatch(load: ConsentLoad) -> None:
+    transaction.on_commit(lambda: _send(load.pk))
+
+
+def _send(load_id: int) -> int:
+    """Queue the job; with the broker unreachable the load stays `pending` (the periodic sweep
+    dispatches it again) and the upload still answers normally. 1 if sent."""
     from consent.tasks import run_consent_load  # the task module imports this one
 
-    run_consent_load.delay_on_commit(load.pk)
+    try:
+        run_consent_load.delay(load_id)
+    except BROKER_ERRORS:
+        logger.warning("consent load %s: broker unreachable, left pending", load_id, exc_info=True)
+        ConsentLoad.objects.filter(pk=load_id, status=ConsentLoad.Status.PENDING).update(
+            message=UNREACHABLE_MESSAGE
+        )
+        return 0
+    return 1
 
 
 def _user_or_none(user):

@@ -19,7 +19,8 @@ TEMP_BUFFERS = "256MB"  # PostgreSQL: the session's temp buffers for the staging
 
 
 SUPPRESSED_NOTE = (
-    "This address is suppressed (its owner was erased after opting out): a load never opts it in."
+    "This address is suppressed (its owner was erased after opting out): a load writes nothing "
+    "for it."
 )
 
 
@@ -47,7 +48,7 @@ _LOADED_EVIDENCE = (
 
 # One classification per staged row; the first matching rule wins. Duplicates of a key: the
 # latest captured_at wins (the later line on a tie), the others point at the winner's line. A
-# suppressed opt-in never wins against a row that can be written (an older opt-out, say).
+# suppressed row (any status: an erased address is never written again) is counted as such.
 _PLAN_SQL = f"""
 CREATE TEMP TABLE {PLAN} AS
 SELECT r.line, r.channel, r.value, r.purpose_id, r.topic_id, r.status, r.source, r.reason,
@@ -70,7 +71,7 @@ SELECT r.line, r.channel, r.value, r.purpose_id, r.topic_id, r.status, r.source,
 FROM (
   SELECT s.*, {{ranking}}
   FROM (
-    SELECT s.*, CASE WHEN s.status = 'opted_in' AND EXISTS (
+    SELECT s.*, CASE WHEN EXISTS (
       SELECT 1 FROM {Suppression._meta.db_table} x
       WHERE x.channel = s.channel AND x.value_hash = s.value_hash) THEN 1 ELSE 0 END
       AS suppressed

@@ -1,3 +1,4 @@
+from consent.models.bulk_action import BulkAction
 from consent.models.contact_point import (
     OPT_IN_CHANNELS,
     Channel,
@@ -18,6 +19,7 @@ from subjects.models import ConsentLevel
 
 __all__ = [
     "OPT_IN_CHANNELS",
+    "BulkAction",
     "Channel",
     "ComplianceProfile",
     "ConsentLevel",

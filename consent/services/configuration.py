@@ -3,6 +3,8 @@
 Every save and delete is audited; a delete is refused while records still refer to the row.
 """
 
+import copy
+
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 
@@ -14,6 +16,8 @@ from common.audit import (
 from consent.models import (
     ComplianceProfile,
     DataPolicy,
+    Purpose,
+    Topic,
 )
 
 
@@ -22,11 +26,38 @@ class ConfigurationConflict(ValidationError):
     a concurrent default switch (409 in the API)."""
 
 
-def configuration_save(instance: models.Model, data: dict, *, user, source: str) -> models.Model:
-    """Apply `data`, validate the model, save it with who / how / why (purposes, topics)."""
+# A purpose stays in its profile and a topic in its purpose: their consent records, lists and
+# questions were made under that parent. {model: (parent field, refusal)}
+FIXED_PARENTS = {
+    Purpose: (
+        "profile",
+        "A purpose cannot move to another profile; create a purpose there instead.",
+    ),
+    Topic: ("purpose", "A topic cannot move to another purpose; create a topic there instead."),
+}
+
+
+def _assign_configuration(instance: models.Model, data: dict) -> None:
+    fixed = FIXED_PARENTS.get(type(instance))
+    if fixed and instance.pk is not None and fixed[0] in data:
+        field, refusal = fixed
+        new_parent = data[field]
+        if getattr(new_parent, "pk", new_parent) != getattr(instance, f"{field}_id"):
+            raise ValidationError({field: refusal}, code="fixed_parent")
     for name, value in data.items():
         setattr(instance, name, value)
     instance.full_clean()
+
+
+def configuration_validate(instance: models.Model, data: dict) -> None:
+    """Every check of configuration_save, on a copy: `instance` is left as it is."""
+    _assign_configuration(copy.copy(instance), data)
+
+
+@transaction.atomic
+def configuration_save(instance: models.Model, data: dict, *, user, source: str) -> models.Model:
+    """Apply `data`, validate the model, save it with who / how / why (purposes, topics)."""
+    _assign_configuration(instance, data)
     stamp(instance, user=user, source=source, reason="edited" if instance.pk else "created")
     instance.save()
     return instance
@@ -77,6 +108,21 @@ ONE_DEFAULT_MESSAGE = (
 )
 
 
+def _assign_profile(profile: ComplianceProfile, data: dict) -> None:
+    was_default = profile.pk is not None and profile.is_default
+    if was_default and data.get("is_default") is False:
+        raise ValidationError({"is_default": ONE_DEFAULT_MESSAGE})
+    for name, value in data.items():
+        setattr(profile, name, value)
+    # The one-default constraint is compliance_profile_save's job; everything else is here.
+    profile.full_clean(validate_constraints=False)
+
+
+def compliance_profile_validate(profile: ComplianceProfile, data: dict) -> None:
+    """Every check of compliance_profile_save, on a copy: `profile` is left as it is."""
+    _assign_profile(copy.copy(profile), data)
+
+
 @transaction.atomic
 def compliance_profile_save(
     profile: ComplianceProfile, data: dict, *, user, source: str
@@ -88,13 +134,7 @@ def compliance_profile_save(
     default is unset with its own history row. Unsetting the default itself is refused: there
     is always exactly one.
     """
-    was_default = profile.pk is not None and profile.is_default
-    if was_default and data.get("is_default") is False:
-        raise ValidationError({"is_default": ONE_DEFAULT_MESSAGE})
-    for name, value in data.items():
-        setattr(profile, name, value)
-    # The one-default constraint is this function's job; everything else is validated here.
-    profile.full_clean(validate_constraints=False)
+    _assign_profile(profile, data)
     if profile.is_default:
         list(ComplianceProfile.objects.select_for_update().order_by("pk").values_list("pk"))
         previous = ComplianceProfile.objects.filter(is_default=True).exclude(pk=profile.pk)

@@ -44,6 +44,10 @@ SUPPRESSED_MESSAGE = (
     "This address is suppressed: its owner was erased after opting out, so it cannot be "
     "opted in again unless a DPO removes the suppression."
 )
+SUPPRESSED_NO_OP_MESSAGE = (
+    "This address is suppressed: its owner was erased after opting out, so nothing is recorded "
+    "for it (it is already treated as opted out)."
+)
 
 
 # Fields a repeated set is compared on: the same status with the same evidence is a no-op.
@@ -118,13 +122,14 @@ def _check_topic(purpose: Purpose, topic: Topic | None) -> None:
         raise field_error("topic", "This topic belongs to another purpose.")
 
 
-def _refuse_suppressed_opt_in(channel: str, value: str, status: str) -> None:
-    if status != Status.OPTED_IN:
-        return
-    suppressed = Suppression.objects.filter(
+def _suppressed(channel: str, value: str) -> bool:
+    return Suppression.objects.filter(
         channel=channel, value_hash=normalized_address_hash(value)
     ).exists()
-    if suppressed:
+
+
+def _refuse_suppressed_opt_in(channel: str, value: str, status: str) -> None:
+    if status == Status.OPTED_IN and _suppressed(channel, value):
         raise field_error("value", SUPPRESSED_MESSAGE, code="suppressed")
 
 
@@ -151,6 +156,67 @@ def _save_audited(record: ContactPointConsent, **history) -> ContactPointConsent
     return record
 
 
+def _wanted(
+    *,
+    channel: str,
+    value: str,
+    purpose: Purpose,
+    topic: Topic | None,
+    status: str,
+    evidence: Evidence,
+    expires_at: datetime | None,
+) -> ContactPointConsent:
+    return ContactPointConsent(
+        channel=channel,
+        value=value,
+        purpose=purpose,
+        topic=topic,
+        status=status,
+        source=evidence.source,
+        reason=evidence.reason,
+        reason_description=evidence.description,
+        requested_by=evidence.requested_by,
+        captured_by=evidence.captured_by,
+        captured_at=evidence.captured_at or timezone.now(),
+        ip_address=evidence.ip_address or None,
+        user_agent=evidence.user_agent,
+        notice_version=(
+            purpose.profile.notice_version
+            if evidence.notice_version is None
+            else evidence.notice_version
+        ),
+        expires_at=expires_at,
+    )
+
+
+def contact_point_consent_validate(
+    *,
+    channel: str,
+    value: str,
+    purpose: Purpose,
+    topic: Topic | None = None,
+    status: str,
+    evidence: Evidence,
+    expires_at: datetime | None = None,
+) -> None:
+    """Every check of contact_point_consent_set, without writing or locking anything. A form
+    also hears about the no-op: any status for a suppressed address is a `suppressed` error."""
+    value = normalize_address(channel, value)
+    if status != Status.OPTED_IN and _suppressed(channel, value):
+        raise field_error("value", SUPPRESSED_NO_OP_MESSAGE, code="suppressed")
+    _validated(
+        _wanted(
+            channel=channel,
+            value=value,
+            purpose=purpose,
+            topic=topic,
+            status=status,
+            evidence=evidence,
+            expires_at=expires_at,
+        )
+    )
+
+
 @transaction.atomic
 def contact_point_consent_set(
     *,
@@ -161,36 +227,30 @@ def contact_point_consent_set(
     status: str,
     evidence: Evidence,
     expires_at: datetime | None = None,
-) -> tuple[ContactPointConsent, bool, bool]:
+) -> tuple[ContactPointConsent | None, bool, bool]:
     """Record the status of an address for a purpose or topic: `(record, created, changed)`.
 
     There is one record per (channel, value, purpose, topic); a change updates it and the
     previous state stays in its history. The same status with the same evidence again changes
     nothing and writes no history row (`captured_at` counts only when given). Opting in a
-    suppressed address is refused. `notice_version` defaults to the profile's.
+    suppressed address is refused; any other status for it is a no-op answered with
+    `(None, False, False)`: the address is never written again. `notice_version` defaults to
+    the profile's.
     """
     value = normalize_address(channel, value)
     lock_address(channel, value)  # before the suppression check: erasure takes it too
+    if status != Status.OPTED_IN and _suppressed(channel, value):
+        # The owner was erased after opting out: storing this status would write the erased
+        # address back in clear (a nightly CRM sync would undo the erasure). Nothing to do.
+        return None, False, False
     wanted = _validated(
-        ContactPointConsent(
+        _wanted(
             channel=channel,
             value=value,
             purpose=purpose,
             topic=topic,
             status=status,
-            source=evidence.source,
-            reason=evidence.reason,
-            reason_description=evidence.description,
-            requested_by=evidence.requested_by,
-            captured_by=evidence.captured_by,
-            captured_at=evidence.captured_at or timezone.now(),
-            ip_address=evidence.ip_address or None,
-            user_agent=evidence.user_agent,
-            notice_version=(
-                purpose.profile.notice_version
-                if evidence.notice_version is None
-                else evidence.notice_version
-            ),
+            evidence=evidence,
             expires_at=expires_at,
         )
     )

@@ -147,7 +147,8 @@ def customer_choices_record(
             status=choice.status,
             evidence=evidence.replace(notice_version=profile.notice_version),
         )
-        result.records.append(record)
+        if record is not None:  # None: a suppressed address, nothing recorded
+            result.records.append(record)
         result.changed += int(changed)
     if opting_in:
         result.data_consents, result.lead = customer_opt_in_record(

@@ -4,6 +4,7 @@ Every function is keyword-only, atomic, validates before it writes, and leaves a
 with user, source and reason for each row it changes, bulk paths included.
 """
 
+import copy
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -64,6 +65,56 @@ def _check_owner_and_substatus(consent: DataConsent) -> None:
         raise ValidationError(errors)
 
 
+def data_consent_create_validate(
+    *,
+    policy: DataPolicy,
+    lead: Lead | None = None,
+    contact: Contact | None = None,
+    given_at=None,
+    valid_until: date | None = None,
+    substatus: ConsentLevelSubstatus | None = None,
+    confidential: bool = False,
+    owner_user=None,
+    owner_team=None,
+    evidence: Evidence,
+) -> DataConsent:
+    """Every check of data_consent_create; returns the consent it would save (unsaved)."""
+    if lead is None and contact is None:
+        raise ValidationError({"contact": "A data consent needs a lead or a contact."})
+    for subject in (lead, contact):
+        if subject is not None:
+            subject_services.ensure_writable(subject)
+    if not policy.active:
+        raise ValidationError({"policy": "This data policy is no longer active."})
+    given_at = given_at or timezone.now()
+    if given_at > timezone.now() + GIVEN_AT_CLOCK_SKEW:
+        raise ValidationError({"given_at": "A consent cannot be given in the future."})
+    captured_by = evidence.captured_by
+    consent = DataConsent(
+        lead=lead,
+        contact=contact,
+        policy=policy,
+        consent_level=policy.consent_level,
+        substatus=substatus,
+        given_at=given_at,
+        valid_until=valid_until or policy.default_valid_until(given_at),
+        confidential=confidential,
+        owner_user=owner_user if (owner_user or confidential) else captured_by,
+        owner_team=owner_team,
+        source=evidence.source,
+        note=evidence.description,
+        captured_by=captured_by,
+        ip_address=evidence.ip_address or None,
+        user_agent=evidence.user_agent,
+        notice_version=(
+            policy.notice_version if evidence.notice_version is None else evidence.notice_version
+        ),
+    )
+    _check_owner_and_substatus(consent)
+    consent.full_clean()
+    return consent
+
+
 @transaction.atomic
 def data_consent_create(
     *,
@@ -78,40 +129,23 @@ def data_consent_create(
     owner_team=None,
     evidence: Evidence,
 ) -> DataConsent:
-    if lead is None and contact is None:
-        raise ValidationError({"contact": "A data consent needs a lead or a contact."})
+    """A new consent, validated by data_consent_create_validate once its subjects are locked."""
     for subject in (lead, contact):
         if subject is not None:
             subject_services.lock_for_write(subject)  # its summary then counts every consent
-            subject_services.ensure_writable(subject)
-    if not policy.active:
-        raise ValidationError({"policy": "This data policy is no longer active."})
-    given_at = given_at or timezone.now()
-    if given_at > timezone.now() + GIVEN_AT_CLOCK_SKEW:
-        raise ValidationError({"given_at": "A consent cannot be given in the future."})
-    captured_by, user, source = evidence.captured_by, evidence.actor, evidence.source
-    consent = DataConsent(
+    consent = data_consent_create_validate(
+        policy=policy,
         lead=lead,
         contact=contact,
-        policy=policy,
-        consent_level=policy.consent_level,
-        substatus=substatus,
         given_at=given_at,
-        valid_until=valid_until or policy.default_valid_until(given_at),
+        valid_until=valid_until,
+        substatus=substatus,
         confidential=confidential,
-        owner_user=owner_user if (owner_user or confidential) else captured_by,
+        owner_user=owner_user,
         owner_team=owner_team,
-        source=source,
-        note=evidence.description,
-        captured_by=captured_by,
-        ip_address=evidence.ip_address or None,
-        user_agent=evidence.user_agent,
-        notice_version=(
-            policy.notice_version if evidence.notice_version is None else evidence.notice_version
-        ),
+        evidence=evidence,
     )
-    _check_owner_and_substatus(consent)
-    consent.full_clean()
+    user, source = evidence.actor, evidence.source
     stamp(consent, user=user, source=source, reason=evidence.description or "consent given")
     consent.save()
     refresh_subjects_of([consent], user=user, source=source, reason="data consent added")
@@ -134,14 +168,10 @@ def _lock_for_write(consent: DataConsent) -> DataConsent:
     return consent
 
 
-@transaction.atomic
-def data_consent_update(
-    *, consent: DataConsent, data: dict, user=None, source: str = Source.INTERNAL
-) -> DataConsent:
+def _assign_update(consent: DataConsent, data: dict) -> None:
     unknown = set(data) - set(CONSENT_EDITABLE_FIELDS)
     if unknown:
         raise ValidationError(dict.fromkeys(sorted(unknown), "This field cannot be changed."))
-    _lock_for_write(consent)
     if consent.status_reason in (DataConsent.Reason.EXPIRED, DataConsent.Reason.ANONYMIZED):
         raise ValidationError(
             f"An {consent.status_reason} consent can no longer be changed.", code="invalid_state"
@@ -154,6 +184,19 @@ def data_consent_update(
         consent.owner_user = consent.owner_team = None
     _check_owner_and_substatus(consent)
     consent.full_clean()
+
+
+def data_consent_update_validate(*, consent: DataConsent, data: dict) -> None:
+    """Every check of data_consent_update, on a copy: `consent` is left as it is."""
+    _assign_update(copy.copy(consent), data)
+
+
+@transaction.atomic
+def data_consent_update(
+    *, consent: DataConsent, data: dict, user=None, source: str = Source.INTERNAL
+) -> DataConsent:
+    _lock_for_write(consent)
+    _assign_update(consent, data)
     stamp(consent, user=user, source=source, reason="edited")
     consent.save()
     refresh_subjects_of([consent], user=user, source=source, reason="data consent edited")
@@ -178,6 +221,14 @@ def data_consent_cancel(
     return consent
 
 
+def _owners(consent: DataConsent) -> list:
+    """The subjects whose read-only rule governs the consent: a consent a converted (qualified,
+    read-only) lead shares with its contact is the contact's, and only the contact decides."""
+    if consent.contact_id is not None:
+        return [consent.contact]
+    return [subject for subject in consent.subjects if subject is not None]
+
+
 @transaction.atomic
 def data_consent_reactivate(
     *, consent: DataConsent, user=None, source: str = Source.INTERNAL, note: str = ""
@@ -194,7 +245,7 @@ def data_consent_reactivate(
             f"This consent expired on {consent.valid_until:%Y-%m-%d} and cannot be reactivated.",
             code="expired",
         )
-    for subject in consent.subjects:
+    for subject in _owners(consent):
         subject_services.ensure_writable(subject)
     consent.state = DataConsent.State.ACTIVE
     consent.status_reason = DataConsent.Reason.ACTIVE

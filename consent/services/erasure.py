@@ -5,11 +5,13 @@ opted out, a suppression (a keyed hash) keeps it from being opted in again.
 """
 
 from collections import Counter
+from collections.abc import Iterable
 
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from common.audit import (
     Source,
@@ -18,6 +20,8 @@ from common.audit import (
 from consent.addresses import normalize_address, normalized_address_hash
 from consent.models import (
     Channel,
+    ConsentLoad,
+    ConsentLoadChunk,
     ContactPointConsent,
     DataConsent,
     ErasureRecord,
@@ -86,9 +90,14 @@ def _erase_address(*, channel: str, value: str, user, source: str) -> tuple[int,
 
 
 def contact_points_erase_for(
-    *, email: str | None, phone: str | None, user=None, source: str = Source.INTERNAL
+    *,
+    emails: Iterable[str] = (),
+    phones: Iterable[str] = (),
+    user=None,
+    source: str = Source.INTERNAL,
 ) -> dict[str, int]:
-    """Erase the contact-point consents of an anonymized subject's addresses (DESIGN §3.1).
+    """Erase the contact-point consents of an anonymized subject's addresses (DESIGN §3.1):
+    every email and phone it ever held, current or past.
 
     Call it once the subject itself is anonymized. An address another non-anonymized lead or
     contact still uses keeps its records. Otherwise its records and their history rows are
@@ -98,19 +107,48 @@ def contact_points_erase_for(
     counts = Counter(
         contact_point_consents_deleted=0, suppressions_added=0, contact_point_addresses_kept=0
     )
-    for field, value in (("email", email), ("phone", phone)):
-        if not value:
-            continue
-        if _still_used(field, value):
-            counts["contact_point_addresses_kept"] += 1
-            continue
-        for channel in SUBJECT_ADDRESS_CHANNELS[field]:
-            deleted, suppressed = _erase_address(
-                channel=channel, value=_stored_form(channel, value), user=user, source=source
-            )
-            counts["contact_point_consents_deleted"] += deleted
-            counts["suppressions_added"] += suppressed
+    for field, values in (("email", emails), ("phone", phones)):
+        for value in sorted({value for value in values if value}):
+            if _still_used(field, value):
+                counts["contact_point_addresses_kept"] += 1
+                continue
+            for channel in SUBJECT_ADDRESS_CHANNELS[field]:
+                deleted, suppressed = _erase_address(
+                    channel=channel, value=_stored_form(channel, value), user=user, source=source
+                )
+                counts["contact_point_consents_deleted"] += deleted
+                counts["suppressions_added"] += suppressed
     return dict(counts)
+
+
+def addresses_ever_held(subject: Subject) -> tuple[set[str], set[str]]:
+    """(emails, phones) the subject holds or held: its row and every history row of it."""
+    rows = type(subject).history.filter(id=subject.pk).values_list("email", "phone")
+    emails = {subject.email, *(email for email, _ in rows)}
+    phones = {subject.phone, *(phone for _, phone in rows)}
+    return emails - {None, ""}, phones - {None, ""}
+
+
+def consent_load_files_erase() -> int:
+    """Erasure (DESIGN §3.1): delete every stored load file a run is not reading now.
+
+    An erased person's address may be in any of them, in any spelling (`06 …` for `+316…`),
+    so they are deleted rather than searched: previews are uploaded again, and a load still
+    queued fails with a message saying so. A running load deletes its file when it finishes
+    (the sweep fails it if its worker died).
+    """
+    idle = ConsentLoad.objects.filter(
+        status__in=[ConsentLoad.Status.PENDING, ConsentLoad.Status.PREVIEWED], chunks__isnull=False
+    ).distinct()
+    with transaction.atomic():
+        loads = list(ConsentLoad.objects.select_for_update().filter(pk__in=idle.values("pk")))
+        for load in loads:
+            if load.status == ConsentLoad.Status.PENDING:
+                load.status, load.finished_at = ConsentLoad.Status.FAILED, timezone.now()
+                load.message = "Its file was deleted by an erasure (GDPR Art. 17); upload it again."
+                load.save(update_fields=["status", "message", "finished_at"])
+        deleted, _ = ConsentLoadChunk.objects.filter(load__in=loads).delete()
+    return deleted
 
 
 REDACTED = "[redacted on anonymization]"
@@ -129,7 +167,9 @@ def subject_anonymize(
     subject = model.objects.select_for_update().get(pk=subject.pk)
     if subject.is_anonymized:
         raise ValidationError("This subject is already anonymized.", code="anonymized")
-    email, phone = subject.email, subject.phone  # for the contact points, before the scrub
+    # For the contact points, before the scrub: every address it ever held (after a change
+    # A → B, A's records, history and opt-outs must go too).
+    emails, phones = addresses_ever_held(subject)
     field = subject.subject_type
     other = "contact" if field == "lead" else "lead"
     unlinked = anonymized = 0
@@ -156,8 +196,9 @@ def subject_anonymize(
     subject_services.subject_scrub(subject=subject, user=user, source=source)
     subjects_refresh(model=model, ids=[subject.pk], user=user, source=source, reason="anonymized")
     contact_point_counts = contact_points_erase_for(
-        email=email, phone=phone, user=user, source=source
+        emails=emails, phones=phones, user=user, source=source
     )
+    contact_point_counts["load_file_chunks_deleted"] = consent_load_files_erase()
     return ErasureRecord.objects.create(
         subject_type=field,
         subject_id=subject.pk,

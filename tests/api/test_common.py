@@ -202,3 +202,33 @@ def test_next_links_read_by_keyset_and_deep_page_numbers_are_refused(as_dpo, db)
     assert [row["id"] for row in back["results"]] == ids[:3]
     deep = as_dpo.get("/api/v1/contacts/", {"page": 19_000})
     assert deep.status_code == 400 and "next" in deep.json()["page"][0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Date-time filters: an offset PostgreSQL cannot take is a 400, never a 500
+
+
+@pytest.mark.parametrize(
+    ("url", "param"),
+    [
+        ("/api/v1/leads/", "created_at__gte"),
+        ("/api/v1/contacts/", "created_at__lte"),
+        ("/api/v1/data-consents/", "given_at__gte"),
+    ],
+)
+@pytest.mark.parametrize("offset", ["+16:00", "-20:30", "+23:59", "+99:00"])
+def test_a_datetime_offset_beyond_1559_is_a_field_error(as_dpo, url, param, offset):
+    factories.contact()
+    response = as_dpo.get(url, {param: f"2024-01-01T00:00:00{offset}"})
+    assert response.status_code == 400, response.content
+    assert list(response.json()) == [param]
+
+
+@pytest.mark.parametrize("offset", ["+15:59", "-12:00", "Z", ""])
+def test_a_datetime_offset_the_database_takes_filters_in_utc(as_dpo, offset):
+    contact = factories.contact()
+    response = as_dpo.get("/api/v1/contacts/", {"created_at__gte": f"2000-01-01T00:00:00{offset}"})
+    assert response.status_code == 200, response.content
+    assert [row["id"] for row in response.json()["results"]] == [contact.pk]
+    later = as_dpo.get("/api/v1/contacts/", {"created_at__gte": f"2999-01-01T00:00:00{offset}"})
+    assert later.json()["results"] == []

@@ -102,7 +102,9 @@ def test_disabled_purpose_is_not_checked(sender, transactional):
     assert response.json()["reason"] == "purpose_disabled"
 
 
-def test_a_check_writes_nothing(sender, commercial, django_assert_max_num_queries):
+def test_a_check_writes_nothing(
+    sender, commercial, django_assert_max_num_queries, prepared_unverified
+):
     with django_assert_max_num_queries(8) as queries:
         check(sender, channel="sms", value="06 12345678", purpose=commercial.pk)
     writes = ("INSERT", "UPDATE", "DELETE")
@@ -260,7 +262,13 @@ def known_addresses(commercial, events):
 
 @pytest.mark.parametrize("size", [1, 100, 2000])
 def test_bulk_query_count_is_constant(
-    sender, commercial, events, known_addresses, size, django_assert_max_num_queries
+    sender,
+    commercial,
+    events,
+    known_addresses,
+    size,
+    django_assert_max_num_queries,
+    prepared_unverified,
 ):
     values = (known_addresses + [f"new{n}@example.org" for n in range(size)])[:size]
     checks = [

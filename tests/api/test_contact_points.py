@@ -360,8 +360,20 @@ def test_opting_in_a_suppressed_address_is_a_conflict(as_dpo, commercial):
     assert response.status_code == 409
     assert "suppressed" in response.json()["detail"]
     assert not ContactPointConsent.objects.exists()
-    opt_out = opt_in(as_dpo, commercial, value="gone@example.org", status="opted_out")
-    assert opt_out.status_code == 201  # recording an opt-out is always allowed
+
+
+@pytest.mark.parametrize("status", ["opted_out", "not_set"])
+def test_any_other_status_for_a_suppressed_address_is_answered_as_suppressed(
+    as_dpo, commercial, status
+):
+    suppression_add(channel="email", value="gone@example.org")
+    response = opt_in(as_dpo, commercial, value="Gone@example.org", status=status)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["suppressed"] is True and body["status"] == status
+    assert "gone" not in response.content.decode().lower()  # the address is not repeated
+    assert not ContactPointConsent.objects.exists()
+    assert not ContactPointConsent.history.exists()
 
 
 def test_records_are_never_updated_or_deleted_directly(as_dpo, commercial):

@@ -11,6 +11,12 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture
+def unverified(settings):
+    """Count the prepared path alone (PREPARED_QUERY_VERIFY would run the ORM as well)."""
+    settings.PREPARED_QUERY_VERIFY = False
+
+
 class Counting:
     """A build function that counts how often it was asked for a queryset."""
 
@@ -39,13 +45,14 @@ def stored():
     ]
 
 
-def test_the_same_rows_as_the_orm_for_every_binding(stored):
+def test_the_same_rows_as_the_orm_for_every_binding(stored, unverified):
     build = Counting(records)
     prepared = PreparedQuery(build)
     for values in (["p0@example.com", "p1@example.com"], ["p2@example.com", "p3@example.com"]):
         assert prepared.rows("email", values) == list(records("email", values))
     assert prepared.rows("sms", ["p0@example.com", "p1@example.com"]) == []
-    assert build.calls == 1  # compiled once for the shape (str, two values), then only bound
+    # compiled once for the shape (str, two values) with two sets of markers, then only bound
+    assert build.calls == 2
 
 
 def test_rows_are_converted_as_the_orm_converts_them(stored):
@@ -56,7 +63,7 @@ def test_rows_are_converted_as_the_orm_converts_them(stored):
     assert created_at == stored[0].created_at  # an aware datetime on SQLite too, not a string
 
 
-def test_one_query_per_run(stored):
+def test_one_query_per_run(stored, unverified):
     prepared = PreparedQuery(records)
     prepared.rows("email", ["p0@example.com"])
     with CaptureQueriesContext(connection) as captured:
@@ -64,17 +71,17 @@ def test_one_query_per_run(stored):
     assert len(captured) == 1
 
 
-def test_a_new_shape_is_compiled_anew(stored):
+def test_a_new_shape_is_compiled_anew(stored, unverified):
     build = Counting(records)
     prepared = PreparedQuery(build)
     one = prepared.rows("email", ["p0@example.com"])
     three = prepared.rows("email", ["p0@example.com", "p1@example.com", "p2@example.com"])
     assert [row[0] for row in one] == ["p0@example.com"]
     assert [row[0] for row in three] == ["p0@example.com", "p1@example.com", "p2@example.com"]
-    assert build.calls == 2
+    assert build.calls == 4
 
 
-def test_a_transformed_value_falls_back_to_the_orm_every_time(stored):
+def test_a_transformed_value_falls_back_to_the_orm_every_time(stored, unverified):
     # `__contains` wraps the value in wildcards: its marker cannot be found among the
     # parameters, so the query is never shortcut (and never wrong).
     build = Counting(
@@ -87,7 +94,7 @@ def test_a_transformed_value_falls_back_to_the_orm_every_time(stored):
     prepared = PreparedQuery(build)
     assert prepared.rows("p1@") == [("p1@example.com",)]
     assert prepared.rows("p2@") == [("p2@example.com",)]
-    assert build.calls == 3  # the marker compile, then the ORM for each of the two runs
+    assert build.calls == 4  # the two marker compiles, then the ORM for each of the two runs
 
 
 def test_an_empty_collection_is_answered_by_the_orm(stored):
@@ -99,7 +106,7 @@ def test_only_str_and_int_values_are_bound():
         PreparedQuery(records).rows("email", [1.5])
 
 
-def test_each_thread_compiles_its_own_and_lets_it_go_with_the_thread(stored):
+def test_each_thread_compiles_its_own_and_lets_it_go_with_the_thread(stored, unverified):
     import gc
     import threading
     import weakref
@@ -124,5 +131,83 @@ def test_each_thread_compiles_its_own_and_lets_it_go_with_the_thread(stored):
     worker.join()
     del worker
     gc.collect()
-    assert build.calls == 2  # the other thread compiled for itself
+    assert build.calls == 4  # the other thread compiled for itself
     assert seen[0]() is None  # and nothing here keeps its connection alive
+
+
+@pytest.mark.parametrize(
+    "transform",
+    [
+        str.lower,
+        str.upper,
+        str.casefold,
+        str.strip,
+        str.title,
+        lambda value: value.replace(" ", ""),
+    ],
+)
+def test_a_value_transformed_in_python_is_never_shortcut(stored, unverified, transform):
+    # A build that rewrites its argument before the filter (`with_email` lowercases) would,
+    # with markers the rewrite leaves unchanged, bind the raw value into the prepared SQL.
+    def build(value):
+        return ContactPointConsent.objects.filter(value=transform(value)).values_list("value")
+
+    prepared = PreparedQuery(build)
+    assert prepared._compile(("P1@Example.com",)) is None
+    assert prepared.rows(" P1@Example.COM ") == list(build(" P1@Example.COM "))
+
+
+def test_a_subject_found_by_email_in_any_case(unverified):
+    from subjects.models import Contact
+
+    factories.contact(email="mixed@example.com")
+    prepared = PreparedQuery(lambda value: Contact.objects.with_email(value).values_list("email"))
+    assert prepared.rows("MIXED@example.com") == [("mixed@example.com",)]
+
+
+def test_an_int_marker_shifted_in_python_is_never_shortcut(stored, unverified):
+    def build(first, second):
+        return ContactPointConsent.objects.filter(pk__in=[first + 1, second]).values_list("pk")
+
+    assert PreparedQuery(build)._compile((1, 2)) is None
+
+
+def test_verify_mode_fails_on_any_difference(stored, settings, monkeypatch):
+    from common.prepared import PreparedQueryMismatch
+
+    settings.PREPARED_QUERY_VERIFY = True
+    prepared = PreparedQuery(records)
+    assert prepared.rows("email", ["p0@example.com"]) == list(records("email", ["p0@example.com"]))
+    monkeypatch.setattr(PreparedQuery, "_run", lambda self, compiled, args: [])
+    with pytest.raises(PreparedQueryMismatch):
+        prepared.rows("email", ["p0@example.com"])
+
+
+def test_the_test_settings_verify_every_prepared_query():
+    from django.conf import settings
+
+    assert settings.PREPARED_QUERY_VERIFY is True
+
+
+def test_the_private_compiler_api_it_relies_on_is_unchanged():
+    # PreparedQuery calls `Query.get_compiler(using=)`, `SQLCompiler.as_sql()` returning
+    # (sql, params) and `SQLCompiler.results_iter(results=, tuple_expected=)`: private Django
+    # API. A Django upgrade that changes any of them must fail here, not in production.
+    import inspect
+
+    import django
+    from django.db.models.sql.compiler import SQLCompiler
+    from django.db.models.sql.query import Query
+
+    assert django.VERSION[:2] == (5, 2), "re-check common/prepared.py against this Django"
+    assert "using" in inspect.signature(Query.get_compiler).parameters
+    assert list(inspect.signature(SQLCompiler.as_sql).parameters)[:3] == [
+        "self",
+        "with_limits",
+        "with_col_aliases",
+    ]
+    results_iter = inspect.signature(SQLCompiler.results_iter).parameters
+    assert {"results", "tuple_expected"} <= set(results_iter)
+    compiler = records("email", ["x"]).query.get_compiler(using="default")
+    sql, params = compiler.as_sql()
+    assert isinstance(sql, str) and "x" in params

@@ -277,13 +277,20 @@ def test_suppressing_twice_keeps_one_entry(db):
     assert Suppression.objects.count() == 1
 
 
-def test_a_suppressed_address_cannot_be_opted_in_but_can_be_opted_out(purpose):
+def test_a_suppressed_address_cannot_be_opted_in(purpose):
     suppression_add(channel="email", value="ada@example.org")
     with pytest.raises(ValidationError) as error:
         set_status(purpose, OPTED_IN)
     assert error.value.error_dict["value"][0].code == "suppressed"
-    record, created, _ = set_status(purpose, OPTED_OUT)
-    assert created and record.status == OPTED_OUT
+
+
+@pytest.mark.parametrize("status", [OPTED_OUT, "not_set"])
+def test_any_other_status_for_a_suppressed_address_is_a_no_op(purpose, status):
+    # Storing it would write the erased address back in clear.
+    suppression_add(channel="email", value="ada@example.org")
+    assert set_status(purpose, status) == (None, False, False)
+    assert not ContactPointConsent.objects.exists()
+    assert not ContactPointConsent.history.exists()
 
 
 def test_unsuppress_needs_the_permission_and_a_reason(db, marketer, dpo):

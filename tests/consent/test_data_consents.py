@@ -211,6 +211,27 @@ def test_qualify_with_convert_links_active_consents_to_the_new_contact(lead, pol
     assert active.history.latest().history_user == admin_user
 
 
+def test_a_consent_shared_with_a_converted_lead_can_be_reactivated(lead, policy, admin_user):
+    shared = factories.consent(subject=lead, policy_obj=policy)
+    contact = lead_qualify(lead=lead, convert=True, user=admin_user)
+    assert refreshed(lead).is_read_only
+    data_consent_cancel(consent=refreshed(shared))
+
+    # The qualified lead is read-only, but the consent is its contact's now.
+    reactivated = data_consent_reactivate(consent=refreshed(shared), user=admin_user)
+
+    assert (reactivated.state, reactivated.lead, reactivated.contact) == ("active", lead, contact)
+    assert refreshed(contact).consent_level == 4
+
+
+def test_a_read_only_lead_s_own_consent_still_cannot_be_reactivated(lead, policy):
+    own = factories.consent(subject=lead, policy_obj=policy)
+    data_consent_cancel(consent=own)
+    lead_qualify(lead=lead)
+    with pytest.raises(ValidationError, match="read-only"):
+        data_consent_reactivate(consent=refreshed(own))
+
+
 def test_qualify_without_convert_creates_no_contact(lead):
     assert lead_qualify(lead=lead) is None
     assert not Contact.objects.exists()

@@ -507,7 +507,9 @@ def test_decide_many_answers_in_order_and_accepts_ids(w):
 # Query counts ---------------------------------------------------------------------------------
 
 
-def test_decide_runs_a_constant_handful_of_queries(w, django_assert_max_num_queries):
+def test_decide_runs_a_constant_handful_of_queries(
+    w, django_assert_max_num_queries, prepared_unverified
+):
     opted_in_everywhere(w)
     for n in range(5):
         person(level=5, model=factories.lead if n % 2 else factories.contact)
@@ -523,7 +525,7 @@ def count_queries(function, *args) -> int:
     return len(context.captured_queries)
 
 
-def test_decide_many_query_count_does_not_grow_with_the_checks(w):
+def test_decide_many_query_count_does_not_grow_with_the_checks(w, prepared_unverified):
     channels = [("email", "user{}@example.org"), ("sms", "+316123{:05d}"), ("custom", "id-{}")]
 
     def questions(count):

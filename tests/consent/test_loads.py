@@ -527,18 +527,26 @@ def test_in_file_duplicates_the_latest_captured_at_wins_and_the_others_are_repor
     assert History.objects.count() == 2
 
 
-def test_a_suppressed_address_is_never_opted_in_but_its_opt_out_is_written(commercial):
+def test_a_suppressed_address_gets_nothing_written_whatever_its_status(commercial):
+    # An erased address's opt-out (a nightly CRM sync) would write it back in clear.
     suppression_add(channel="email", value="gone@example.org")
     text = csv_text(
-        "email,GONE@example.org,Commercial,,opted_in,,,,",  # newer, but never written
+        "email,GONE@example.org,Commercial,,opted_in,,,,",
         "email,gone@example.org,Commercial,,opted_out,,,2020-01-01T00:00:00Z,",
+        "email,gone@example.org,Commercial,Newsletter,not_set,,,,",
     )
+    factories.topic(purpose_obj=commercial, name="Newsletter")
     result = load(text)
 
     assert result.status == "done"
-    assert (result.counts["suppressed"], result.counts["duplicates"]) == (1, 0)
-    assert record("gone@example.org").status == "opted_out"
-    assert errors(result) == [(2, "value", "suppressed")]
+    assert (result.counts["suppressed"], result.counts["written"]) == (3, 0)
+    assert not ContactPointConsent.objects.filter(value="gone@example.org").exists()
+    assert not ContactPointConsent.history.filter(value="gone@example.org").exists()
+    assert {(line, kind) for line, _, kind in errors(result)} == {
+        (2, "suppressed"),
+        (3, "suppressed"),
+        (4, "suppressed"),
+    }
 
 
 def test_a_suppressed_opt_in_is_skipped_and_reported_even_in_reject_mode(commercial):

@@ -218,3 +218,34 @@ def test_selected_contacts_join_a_static_list_from_their_changelist(admin_user, 
     assert choose.status_code == 200 and mlist.name in choose.text
     assert done.status_code == 302
     assert set(marketing_list_members(mlist)) == set(chosen)
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["created_at__gte=2024-01-01T00:00:00%2B20:00", "created_at__gte=2024-01-01T00:00:00+99:00"],
+)
+def test_a_dynamic_list_with_an_impossible_datetime_offset_is_refused_at_save(db, query):
+    with pytest.raises(ValidationError) as refused:
+        dynamic(query, purpose=factories.purpose())
+    assert "query" in refused.value.error_dict
+    assert not MarketingList.objects.exists()
+
+
+def test_a_list_saved_before_the_offset_rule_answers_with_an_error_not_a_500(
+    admin_user, client, as_dpo
+):
+    purpose = factories.purpose()
+    saved = dynamic("last_name=X", purpose=purpose)
+    bad = "created_at__gte=2024-01-01T00:00:00%2B20:00"
+    MarketingList.objects.filter(pk=saved.pk).update(query=bad)  # stored before the rule
+    client.force_login(admin_user)
+    audience = f"/admin/marketing_lists/marketinglist/{saved.pk}/audience/"
+    for suffix in ("", "&format=csv"):
+        page = client.get(f"{audience}?channel=email&purpose={purpose.pk}{suffix}")
+        assert page.status_code == 200
+        assert "at most ±15:59" in page.text
+    assert client.get(f"/admin/marketing_lists/marketinglist/{saved.pk}/change/").status_code == 200
+    api = as_dpo.get(
+        f"/api/v1/marketing-lists/{saved.pk}/audience/", {"channel": "email", "purpose": purpose.pk}
+    )
+    assert api.status_code in (400, 409)
