@@ -297,6 +297,9 @@ class Suppression(models.Model):
 
     Channel = Channel
 
+    # The reason an erasure gives (DESIGN §3.1): the decision as of a past instant reads it.
+    ERASURE_REASON = "owner erased after opting out"
+
     channel = models.CharField(max_length=6, choices=Channel.choices)
     value_hash = models.CharField(
         max_length=64, help_text="HMAC-SHA256 (hex) of the normalized address."
