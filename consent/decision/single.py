@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from common.prepared import PreparedQuery
 from consent.addresses import normalize_address, normalized_address_hash
-from consent.decision.bulk import decide_many
+from consent.decision import past
 from consent.decision.explain import with_explanation
 from consent.decision.questions import Catalog
 from consent.decision.rules import (
@@ -46,25 +46,22 @@ def decide(
     explanation (the same number of queries); `as_of` replays the decision from the history
     tables as the data stood at that (past) instant (consent.decision.past).
     """
-    if as_of is not None:
-        return decide_many(
-            [
-                {
-                    "channel": channel,
-                    "value": value,
-                    "purpose": purpose,
-                    "topic": topic,
-                    "profile": profile,
-                }
-            ],
-            explain=explain,
-            as_of=as_of,
-        )[0]
     address = (channel, normalize_address(channel, value))
-    question = Catalog.fetch([purpose], [topic]).question(purpose, topic, profile)
-    facts = address_facts(
-        address, purpose_ids=question.purpose_ids, topic_ids=question.topic_ids, explain=explain
-    )
+    if as_of is not None:
+        question = past.catalog_as_of([purpose], [topic], at=as_of).question(
+            purpose, topic, profile
+        )
+        facts = past.facts_as_of(
+            {address}, purpose_ids=question.purpose_ids, topic_ids=question.topic_ids, at=as_of
+        )[address]
+    else:
+        question = Catalog.fetch([purpose], [topic]).question(purpose, topic, profile)
+        facts = address_facts(
+            address,
+            purpose_ids=question.purpose_ids,
+            topic_ids=question.topic_ids,
+            explain=explain,
+        )
     decision = answer(facts, question)
     return with_explanation(decision, facts, question) if explain else decision
 
