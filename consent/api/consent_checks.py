@@ -52,8 +52,6 @@ class ConsentCheckSerializer(serializers.Serializer):
     )
 
 
-
-
 class SingleConsentCheckSerializer(ConsentCheckSerializer):
     explain = serializers.BooleanField(
         required=False, default=False, help_text="Also return the decision's `explanation`."
@@ -95,7 +93,7 @@ class ExplainedRecordSerializer(serializers.Serializer):
 
 
 class ExplanationSerializer(serializers.Serializer):
-    rule = serializers.CharField(help_text="The number of the §3.4 rule that decided, e.g. \"5\".")
+    rule = serializers.CharField(help_text='The number of the §3.4 rule that decided, e.g. "5".')
     suppressed = serializers.BooleanField()
     required_level = serializers.IntegerField()
     subjects = ExplainedSubjectSerializer(many=True)

@@ -70,9 +70,7 @@ def decide_many(
             addresses, purpose_ids=purpose_ids, topic_ids=topic_ids, explain=explain
         )
     else:
-        facts = past.facts_as_of(
-            addresses, purpose_ids=purpose_ids, topic_ids=topic_ids, at=as_of
-        )
+        facts = past.facts_as_of(addresses, purpose_ids=purpose_ids, topic_ids=topic_ids, at=as_of)
     memo: dict = {}
     decisions = [answer(facts[address], question, memo) for address, question in asked]
     if explain:
@@ -158,9 +156,7 @@ def _explained_chunk_facts(
     suppressed = _suppressed(values_by_channel)
     holders = _subject_holders(values_by_channel)
     address_match = _per_channel("value", values_by_channel)
-    records = record_facts(
-        records_query(address_match, purpose_ids, topic_ids, explain=True), now
-    )
+    records = record_facts(records_query(address_match, purpose_ids, topic_ids, explain=True), now)
     return {
         (channel, value): explained_facts(
             channel,

@@ -172,7 +172,9 @@ def test_as_of_costs_a_constant_number_of_queries(
     with travel(0):
         for n in range(30):
             factories.contact(email=f"c{n}@example.org")
-            factories.cp_consent(value=f"c{n}@example.org", purpose_obj=commercial, status="opted_in")
+            factories.cp_consent(
+                value=f"c{n}@example.org", purpose_obj=commercial, status="opted_in"
+            )
 
     def checks(count):
         return [
