@@ -31,6 +31,7 @@ class ExplainedRecord:
     source: str
     captured_at: datetime | None
     notice_version: str
+    label: str = ""  # the purpose's or topic's name, for the wording (not in the API)
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,11 @@ def explain(facts: AddressFacts, question: Question, decision: Decision) -> Expl
 
 def _consulted(facts: AddressFacts, question: Question) -> tuple[ExplainedRecord, ...]:
     """The records the question read, in its order (purpose, topic, tracking), once each."""
+    labels = {(question.purpose.pk, None): question.purpose.name}
+    if question.topic is not None:
+        labels[(question.purpose.pk, question.topic.pk)] = question.topic.name
+    if question.tracking is not None:
+        labels.setdefault((question.tracking.pk, None), question.tracking.name)
     consulted, seen = [], set()
     for key in question.record_keys:
         record = facts.records.get(key)
@@ -100,6 +106,7 @@ def _consulted(facts: AddressFacts, question: Question) -> tuple[ExplainedRecord
                 source=record.source,
                 captured_at=record.captured_at,
                 notice_version=record.notice_version or "",
+                label=labels[key],
             )
         )
     return tuple(consulted)

@@ -59,7 +59,8 @@ def test_acceptance_verbal_opt_out_shows_in_consent_center_and_timeline(
     assert response.status_code == 302
 
     row = center_row(client.get(page_url).text, "Events")
-    assert "✘ will not send" in row and "topic_opted_out" in row
+    assert "✘ will not send" in row and "opted out of Events on " in row and "(verbal)" in row
+    assert "topic_opted_out" not in row  # the decision in words, never its code
     record = ContactPointConsent.objects.get(topic=events)
     assert (record.status, record.source, record.captured_by, record.requested_by) == (
         "opted_out",
