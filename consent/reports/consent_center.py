@@ -2,7 +2,6 @@
 purpose and topic, with what the decision engine says right now ("will send / will track")."""
 
 from dataclasses import dataclass
-
 from datetime import datetime
 
 from consent.decision.bulk import decide_many

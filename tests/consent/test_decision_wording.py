@@ -127,7 +127,6 @@ def test_disabled_and_non_restrictive_purposes(profile):
 
 
 def test_words_never_show_ids_or_codes(commercial, newsletter):
-    factories.contact(first_name="Ida", last_name="Code", email="ida@example.org")
     record = factories.cp_consent(
         value="ida@example.org", purpose_obj=commercial, status="opted_out"
     )
