@@ -26,7 +26,16 @@ os.environ.setdefault("DEBUG", "true")
 from tests.bench import database  # noqa: E402
 from tests.bench.results import Figure, table, write_json  # noqa: E402
 
-FIGURES = ("audience", "lists", "timeline", "preferences", "expiry", "checks", "load")
+FIGURES = (
+    "audience",
+    "lists",
+    "timeline",
+    "preferences",
+    "expiry",
+    "checks",
+    "load",
+    "explain_asof",
+)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -105,6 +114,11 @@ def measure(args: argparse.Namespace) -> list[Figure]:
 
         return figure_preferences.figures(runs=runs)
 
+    def explain_asof():
+        from tests.bench import figure_explain_asof
+
+        return figure_explain_asof.figures(runs=runs)
+
     def expiry():
         from tests.bench import figure_expiry
 
@@ -129,6 +143,7 @@ def measure(args: argparse.Namespace) -> list[Figure]:
     stage("expiry", expiry)
     stage("checks", other("bench_checks.py"))
     stage("load", other("bench_load.py"))
+    stage("explain_asof", explain_asof)
     return figures
 
 
