@@ -14,6 +14,7 @@ the suppression answers: an address suppressed now by an erasure after the insta
 suppressed then (`erased`), since what it held before is gone on purpose.
 """
 
+import functools
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
@@ -52,55 +53,87 @@ def validate_as_of(at: datetime) -> datetime:
 
 
 def catalog_as_of(purpose_refs: Iterable, topic_refs: Iterable, *, at: datetime) -> Catalog:
-    """The Catalog the checks would have read at `at` (three queries): a purpose or topic that
-    did not exist then is unknown, as for a live check."""
+    """The Catalog the checks would have read at `at` (one query, two with topics): a purpose or
+    topic that did not exist then is unknown, as for a live check."""
     at = validate_as_of(at)
     purpose_ids = ids_asked(purpose_refs, Purpose)
     topic_ids = ids_asked(topic_refs, Topic)
-    purposes = _purposes_of_profiles(purpose_ids, at)
-    profiles = {
-        profile.pk: profile
-        for profile in _instances(
-            ComplianceProfile, *_in("id", {purpose.profile_id for purpose in purposes}), at
-        )
-    }
-    kept = []
-    for purpose in purposes:
-        profile = profiles.get(purpose.profile_id)
-        if profile is not None:
-            Purpose.profile.field.set_cached_value(purpose, profile)
-            kept.append(purpose)
+    purposes = _purposes_of_profiles(purpose_ids, at) if purpose_ids else []
     topics = _instances(Topic, *_in("id", topic_ids), at) if topic_ids else []
-    return Catalog.of(sorted(kept, key=lambda purpose: purpose.pk), topics)
+    return Catalog.of(purposes, topics)
 
 
 def _purposes_of_profiles(purpose_ids: set[int], at: datetime) -> list[Purpose]:
-    """Every purpose of the asked purposes' profiles (each profile's tracking purpose)."""
-    if not purpose_ids:
-        return []
+    """Every purpose of the asked purposes' profiles (each profile's tracking purpose), each
+    with its profile as it stood: the latest rows of both, joined, in one statement."""
     qn = connection.ops.quote_name
-    table = qn(Purpose.history.model._meta.db_table)
+    purpose_fields, profile_fields = _fields(Purpose), _fields(ComplianceProfile)
+    table = qn(_history(Purpose)._meta.db_table)
     asked_sql, asked_params = _in("id", purpose_ids)
-    where = (
-        f"{qn('profile_id')} IN (SELECT {qn('profile_id')} FROM {table} "
-        f"WHERE {asked_sql} AND {qn('history_date')} <= %s)"
+    instant = _db_instant(at)
+    profiles_asked = (
+        f"SELECT {qn('profile_id')} FROM {table} WHERE {asked_sql} AND {qn('history_date')} <= %s"
     )
-    purposes = _instances(Purpose, where, [*asked_params, _db_instant(at)], at)
+    purposes_sql, purposes_params = _latest_sql(
+        _history(Purpose),
+        [field.column for field in purpose_fields],
+        f"{qn('profile_id')} IN ({profiles_asked})",
+        [*asked_params, instant],
+        at,
+    )
+    profiles_sql, profiles_params = _latest_sql(
+        _history(ComplianceProfile),
+        [field.column for field in profile_fields],
+        f"{qn('id')} IN ({profiles_asked})",
+        [*asked_params, instant],
+        at,
+    )
+    purpose_columns = ", ".join(f"purpose.{qn(field.column)}" for field in purpose_fields)
+    profile_columns = ", ".join(f"profile.{qn(field.column)}" for field in profile_fields)
+    sql = (
+        f"SELECT {purpose_columns}, {profile_columns} FROM ({purposes_sql}) purpose "
+        f"JOIN ({profiles_sql}) profile ON profile.{qn('id')} = purpose.{qn('profile_id')} "
+        f"ORDER BY purpose.{qn('id')}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*purposes_params, *profiles_params])
+        rows = cursor.fetchall()
+    split = len(purpose_fields)
+    purposes, profiles = [], {}
+    for row in rows:
+        purpose = _instance(Purpose, purpose_fields, row[:split])
+        profile = profiles.get(purpose.profile_id)
+        if profile is None:
+            profile = profiles[purpose.profile_id] = _instance(
+                ComplianceProfile, profile_fields, row[split:]
+            )
+        Purpose.profile.field.set_cached_value(purpose, profile)
+        purposes.append(purpose)
     asked_profiles = {purpose.profile_id for purpose in purposes if purpose.pk in purpose_ids}
     return [purpose for purpose in purposes if purpose.profile_id in asked_profiles]
 
 
+@functools.cache
+def _fields(model) -> list:
+    """The model's concrete fields its history tracks."""
+    tracked = {field.attname for field in _history(model)._meta.concrete_fields}
+    return [field for field in model._meta.concrete_fields if field.attname in tracked]
+
+
+def _instance(model, fields, row):
+    return model.from_db("default", [field.attname for field in fields], _converted(fields, row))
+
+
 def _instances(model, where: str, params: list, at: datetime) -> list:
     """Unsaved instances of `model` built from their latest history rows up to `at`."""
-    history = model.history.model
-    tracked = {field.attname for field in history._meta.concrete_fields}
-    fields = [field for field in model._meta.concrete_fields if field.attname in tracked]
-    sql, params = _latest_sql(history, [field.column for field in fields], where, params, at)
+    fields = _fields(model)
+    sql, params = _latest_sql(
+        _history(model), [field.column for field in fields], where, params, at
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    names = [field.attname for field in fields]
-    return [model.from_db("default", names, _converted(fields, row)) for row in rows]
+    return [_instance(model, fields, row) for row in rows]
 
 
 def _converted(fields, row) -> list:
@@ -158,7 +191,7 @@ def _suppressions(
     }
     qn = connection.ops.quote_name
     where, params = _per_channel("value_hash", _grouped(by_hash))
-    table = qn(Suppression.history.model._meta.db_table)
+    table = qn(_history(Suppression)._meta.db_table)
     sql = (
         f"SELECT {qn('id')}, {qn('channel')}, {qn('value_hash')}, {qn('history_date')}, "
         f"{qn('history_type')}, {qn('reason')} FROM {table} WHERE {where} "
@@ -224,7 +257,7 @@ def _holders(
 
 def _holder_select(model, address_field: str, values: set[str], at: datetime):
     qn = connection.ops.quote_name
-    table = qn(model.history.model._meta.db_table)
+    table = qn(_history(model)._meta.db_table)
     key = f"LOWER({qn('email')})" if address_field == "email" else qn("phone")
     columns = [
         qn("id"),
@@ -260,7 +293,7 @@ def _record_rows(
     """The contact-point records of the addresses at `at`, as `record_facts` reads them."""
     if not purpose_ids:
         return []
-    history = ContactPointConsent.history.model
+    history = _history(ContactPointConsent)
     names = (
         "id",
         "channel",
@@ -331,6 +364,12 @@ def _per_channel(column: str, values_by_channel: dict[str, list[str]]) -> tuple[
         parts.append(f"({qn('channel')} = %s AND {in_sql})")
         params += [channel, *in_params]
     return " OR ".join(parts) or "1 = 0", params
+
+
+@functools.cache
+def _history(model):
+    """The historical model (simple-history builds a manager on every `model.history`)."""
+    return model.history.model
 
 
 def _db_instant(at: datetime):

@@ -188,3 +188,13 @@ def test_as_of_costs_a_constant_number_of_queries(
             decide(**checks(1)[0], as_of=at(5), explain=True)
         with django_assert_num_queries(len(one.captured_queries)):
             decide_many(checks(30), as_of=at(5))
+
+
+def test_configuration_found_without_history_replays_from_before_any_consent(commercial):
+    """The default profile of migration 0004 had no history row: migration 0012 backfilled one
+    dated 2000-01-01, so an existing installation's past replays."""
+    long_ago = timezone.make_aware(timezone.datetime(2020, 1, 1))
+    decision = decide(channel="email", value="old@example.org", purpose=commercial, as_of=long_ago)
+    assert (decision.allowed, decision.reason) == (False, "no_purpose_opt_in")
+    (backfilled,) = commercial.history.all()
+    assert backfilled.history_date.year == 2000
