@@ -2,7 +2,7 @@ from django import forms
 
 from common.admin import ServiceModelForm
 from common.audit import Evidence, Source, evidence_from
-from consent.models import ContactPointConsent, DataConsent, Purpose, Topic
+from consent.models import Channel, ContactPointConsent, DataConsent, Purpose, Topic
 from consent.reports.consent_center import subject_addresses
 from consent.services.contact_points import contact_point_consent_set
 from consent.services.data_consents import (
@@ -152,3 +152,30 @@ class VerbalConsentForm(forms.Form):
                 actor=user,
             ),
         )
+
+
+class AsOfField(forms.DateTimeField):
+    """An instant in the site's time zone, typed in the browser's date-time picker."""
+
+    widget = forms.DateTimeInput(attrs={"type": "datetime-local", "step": "1"})
+    input_formats = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]
+
+
+class AddressCheckForm(forms.Form):
+    """Any address, a purpose and topic, and optionally a past instant (the decision as of)."""
+
+    channel = forms.ChoiceField(choices=Channel.choices)
+    value = forms.CharField(label="Address", max_length=254)
+    purpose = forms.ModelChoiceField(Purpose.objects.select_related("profile"))
+    topic = forms.ModelChoiceField(
+        Topic.objects.select_related("purpose"), required=False, help_text="Optional."
+    )
+    as_of = AsOfField(
+        label="As of", required=False, help_text="Optional: a past instant (site time zone)."
+    )
+
+
+class CheckAsOfForm(forms.Form):
+    """The instant a subject's consent center is replayed at."""
+
+    as_of = AsOfField(label="As of", help_text="A past instant (site time zone).")

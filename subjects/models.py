@@ -204,7 +204,19 @@ class Lead(Subject):
     )
 
     objects = LeadQuerySet.as_manager()
-    history = audited_history(excluded_fields=["updated_at"])
+    history = audited_history(
+        excluded_fields=["updated_at"],
+        # The consent decision as of a past instant: the subjects whose history held an
+        # address (anonymization scrubs it, so an erased person matches nothing).
+        indexes=[
+            models.Index(
+                Lower("email"), name="lead_history_email_idx", condition=Q(email__isnull=False)
+            ),
+            models.Index(
+                fields=["phone"], name="lead_history_phone_idx", condition=Q(phone__isnull=False)
+            ),
+        ],
+    )
 
     class Meta:
         ordering = ["-id"]
@@ -278,7 +290,19 @@ class Contact(Subject):
     )
 
     objects = ContactQuerySet.as_manager()
-    history = audited_history(excluded_fields=["updated_at"])
+    history = audited_history(
+        excluded_fields=["updated_at"],
+        # The consent decision as of a past instant: the subjects whose history held an
+        # address (anonymization scrubs it, so an erased person matches nothing).
+        indexes=[
+            models.Index(
+                Lower("email"), name="contact_history_email_idx", condition=Q(email__isnull=False)
+            ),
+            models.Index(
+                fields=["phone"], name="contact_history_phone_idx", condition=Q(phone__isnull=False)
+            ),
+        ],
+    )
 
     class Meta:
         ordering = ["-id"]

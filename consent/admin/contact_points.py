@@ -19,6 +19,7 @@ from common.admin import (
 )
 from common.audit import Source, evidence_from
 from consent.addresses import normalize_address, suppression_for
+from consent.admin.consent_checks import address_check_view, may_check
 from consent.models import (
     Channel,
     ContactPointConsent,
@@ -118,6 +119,22 @@ class ContactPointConsentAdmin(
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    change_list_template = "admin/consent/contactpointconsent/change_list.html"
+
+    def get_urls(self):
+        return [
+            path(
+                "check/",
+                self.admin_site.admin_view(lambda request: address_check_view(self, request)),
+                name="consent_contactpointconsent_check",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "may_check": may_check(request)}
+        return super().changelist_view(request, extra_context)
 
 
 class SuppressionForm(forms.Form):

@@ -24,6 +24,7 @@ from common.admin import (
     add_service_errors,
 )
 from consent.admin.bulk_actions import run_as_job
+from consent.admin.consent_checks import may_check, subject_check_as_of_view
 from consent.admin.data_consents import DataConsentInline
 from consent.forms import (
     ContactForm,
@@ -293,6 +294,13 @@ class SubjectAdmin(
                 name=f"{prefix}_timeline",
             ),
             path(
+                "<path:object_id>/check-as-of/",
+                self.admin_site.admin_view(
+                    lambda request, object_id: subject_check_as_of_view(self, request, object_id)
+                ),
+                name=f"{prefix}_check_as_of",
+            ),
+            path(
                 "<path:object_id>/access-report/",
                 self.admin_site.admin_view(self.access_report_view),
                 name=f"{prefix}_access_report",
@@ -385,6 +393,8 @@ class SubjectAdmin(
                     f"{prefix}_verbal_consent", args=[obj.pk]
                 )
             extra_context["access_report_url"] = reverse(f"{prefix}_access_report", args=[obj.pk])
+            if may_check(request):
+                extra_context["check_as_of_url"] = reverse(f"{prefix}_check_as_of", args=[obj.pk])
             extra_context["add_consent_url"] = (
                 reverse("admin:consent_dataconsent_add") + f"?{opts.model_name}={obj.pk}"
                 if not obj.is_read_only and request.user.has_perm("consent.add_dataconsent")

@@ -1,5 +1,9 @@
 """The consent check (DESIGN §3.4, §4): one check or up to 10,000 in one request."""
 
+from datetime import datetime
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import (
     PolymorphicProxySerializer,
     extend_schema,
@@ -11,6 +15,7 @@ from rest_framework.settings import api_settings
 
 from common.api import MAX_ID
 from consent.decision.bulk import decide_many
+from consent.decision.past import validate_as_of
 from consent.decision.rules import Decision, Reason
 from consent.decision.single import decide
 from consent.models import Channel, ContactPointConsent
@@ -47,8 +52,52 @@ class ConsentCheckSerializer(serializers.Serializer):
     )
 
 
+class SingleConsentCheckSerializer(ConsentCheckSerializer):
+    explain = serializers.BooleanField(
+        required=False, default=False, help_text="Also return the decision's `explanation`."
+    )
+    as_of = serializers.DateTimeField(
+        required=False,
+        help_text="An ISO 8601 instant in the past: the decision as the data stood then.",
+    )
+
+
 class BulkConsentCheckSerializer(serializers.Serializer):
     checks = ConsentCheckSerializer(many=True, max_length=MAX_CHECKS)
+    explain = serializers.BooleanField(required=False, default=False)
+    as_of = serializers.DateTimeField(required=False)
+
+
+class ExplainedSubjectSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["lead", "contact"])
+    id = serializers.IntegerField()
+    data_protection_consent = serializers.CharField()
+    restricted = serializers.BooleanField()
+    consent_level = serializers.IntegerField()
+    allow_email = serializers.BooleanField()
+    allow_bulk_email = serializers.BooleanField()
+    allow_sms = serializers.BooleanField()
+    allow_phone = serializers.BooleanField()
+    allow_tracking = serializers.BooleanField()
+
+
+class ExplainedRecordSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    purpose = serializers.IntegerField()
+    topic = serializers.IntegerField(allow_null=True)
+    status = serializers.CharField()
+    effective_status = serializers.CharField(help_text="An expired opt-in reads as not_set.")
+    source = serializers.CharField()
+    captured_at = serializers.DateTimeField()
+    notice_version = serializers.CharField()
+
+
+class ExplanationSerializer(serializers.Serializer):
+    rule = serializers.CharField(help_text='The number of the §3.4 rule that decided, e.g. "5".')
+    suppressed = serializers.BooleanField()
+    required_level = serializers.IntegerField()
+    subjects = ExplainedSubjectSerializer(many=True)
+    records = ExplainedRecordSerializer(many=True)
 
 
 class ConsentDecisionSerializer(serializers.Serializer):
@@ -57,10 +106,13 @@ class ConsentDecisionSerializer(serializers.Serializer):
     tracking_allowed = serializers.BooleanField(
         help_text="The same rules for the profile's tracking purpose (no topic)."
     )
+    explanation = ExplanationSerializer(required=False, help_text="With `explain: true`.")
+    as_of = serializers.DateTimeField(required=False, help_text="Echoed when asked.")
 
 
 class BulkConsentDecisionSerializer(serializers.Serializer):
     results = ConsentDecisionSerializer(many=True, help_text="One per check, in order.")
+    as_of = serializers.DateTimeField(required=False, help_text="Echoed when asked.")
 
 
 def _shape_errors(check, prefix: str) -> dict[str, list[str]]:
@@ -110,11 +162,46 @@ def _out_of_range(value) -> bool:
 
 
 def _answer(decision: Decision) -> dict:
-    return {
+    answer = {
         "allowed": decision.allowed,
         "reason": decision.reason,
         "tracking_allowed": decision.tracking_allowed,
     }
+    if decision.explanation is not None:
+        answer["explanation"] = decision.explanation.as_dict()
+    return answer
+
+
+def _options(body: dict) -> tuple[dict, dict]:
+    """(`explain` and `as_of` as decide() takes them, field errors), popped from `body`."""
+    options, errors = {}, {}
+    explain = body.pop("explain", False)
+    if isinstance(explain, bool):
+        options["explain"] = explain
+    else:
+        errors["explain"] = ["Must be true or false."]
+    if "as_of" in body:
+        try:
+            options["as_of"] = _as_of(body.pop("as_of"))
+        except DjangoValidationError as exc:
+            errors["as_of"] = exc.messages
+    return options, errors
+
+
+def _as_of(value) -> datetime:
+    at = parse_datetime(value) if isinstance(value, str) else None
+    if at is None:
+        raise DjangoValidationError("Enter an ISO 8601 instant, e.g. 2026-03-03T09:00:00Z.")
+    try:
+        return validate_as_of(at)
+    except DjangoValidationError as exc:
+        raise DjangoValidationError(exc.message_dict["as_of"]) from None
+
+
+def _echo(response: dict, options: dict) -> dict:
+    if "as_of" in options:
+        response["as_of"] = options["as_of"]
+    return response
 
 
 class ConsentCheckViewSet(viewsets.GenericViewSet):
@@ -125,21 +212,25 @@ class ConsentCheckViewSet(viewsets.GenericViewSet):
     """
 
     queryset = ContactPointConsent.objects.none()
-    serializer_class = ConsentCheckSerializer  # OPTIONS describes the single check
+    serializer_class = SingleConsentCheckSerializer  # OPTIONS describes the single check
     action_permissions = {"create": ["consent.check_consent"]}
     parser_classes = [JSONParser]
     filter_backends = []
     pagination_class = None
 
     @extend_schema(
-        description="One check `{channel, value, purpose, topic?, profile?}` answers "
-        '`{allowed, reason, tracking_allowed}`; `{"checks": [...]}` (at most '
-        f'{MAX_CHECKS:,}) answers `{{"results": [...]}}` in the same order, with a constant '
-        "number of queries. Invalid checks are 400 with messages keyed "
-        "`checks[<index>].<field>`. Pure read: nothing is written.",
+        description="One check `{channel, value, purpose, topic?, profile?, explain?, as_of?}` "
+        'answers `{allowed, reason, tracking_allowed}`; `{"checks": [...], "explain"?, '
+        f'"as_of"?}}` (at most {MAX_CHECKS:,}) answers `{{"results": [...]}}` in the same '
+        "order, with a constant number of queries. `explain: true` adds each decision's "
+        "`explanation` (the rule that decided, the suppression, the subjects against "
+        "`required_level`, the records consulted); `as_of` (an ISO 8601 instant in the past, "
+        "echoed) replays the decision from the history as the data stood then. Invalid "
+        "checks are 400 with messages keyed `checks[<index>].<field>`. Pure read: nothing is "
+        "written.",
         request=PolymorphicProxySerializer(
             component_name="ConsentCheckBody",
-            serializers=[ConsentCheckSerializer, BulkConsentCheckSerializer],
+            serializers=[SingleConsentCheckSerializer, BulkConsentCheckSerializer],
             resource_type_field_name=None,
         ),
         responses={
@@ -156,17 +247,22 @@ class ConsentCheckViewSet(viewsets.GenericViewSet):
             raise exceptions.ValidationError(
                 {NON_FIELD: ['Send one check as a JSON object, or {"checks": [...]}.']}
             )
+        body = dict(body)
+        options, option_errors = _options(body)
         if "checks" in body:
-            decisions = decide_many(self._checks(body))
-            return Response({"results": [_answer(decision) for decision in decisions]})
-        errors = _shape_errors(body, prefix="")
+            checks = self._checks(body, option_errors)
+            decisions = decide_many(checks, **options)
+            results = [_answer(decision) for decision in decisions]
+            return Response(_echo({"results": results}, options))
+        errors = {**_shape_errors(body, prefix=""), **option_errors}
         if errors:
             raise exceptions.ValidationError(errors)
-        return Response(_answer(decide(**body)))
+        return Response(_echo(_answer(decide(**body, **options)), options))
 
-    def _checks(self, body: dict) -> list[dict]:
+    def _checks(self, body: dict, option_errors: dict) -> list[dict]:
         checks = body["checks"]
         errors = {name: ["Unknown field."] for name in body if name != "checks"}
+        errors.update(option_errors)
         if not isinstance(checks, list):
             errors["checks"] = ["Send a list of checks."]
         elif len(checks) > MAX_CHECKS:

@@ -16,15 +16,20 @@ from django.db.models.lookups import In
 from django.utils import timezone
 
 from consent.addresses import address_hasher, normalize_address
+from consent.decision import past
+from consent.decision.explain import with_explanation
 from consent.decision.questions import Catalog, Question
 from consent.decision.rules import (
     ALLOW_FIELDS,
+    HOLDER_COLUMNS,
     SUBJECT_CHANNEL_FIELD,
     Address,
     AddressFacts,
     Decision,
+    Holder,
     SubjectFacts,
     answer,
+    explained_facts,
     record_facts,
     records_query,
 )
@@ -37,29 +42,46 @@ from subjects.models import Contact, DataProtectionConsent, Lead
 FACTS_CHUNK_SIZE = 10_000
 
 
-def decide_many(checks: list[dict]) -> list[Decision]:
+def decide_many(
+    checks: list[dict], *, explain: bool = False, as_of: datetime | None = None
+) -> list[Decision]:
     """The decisions for many checks (dicts with `channel`, `value`, `purpose`, optional `topic`
     and `profile`), in order. A constant number of queries (at most five) for up to
     FACTS_CHUNK_SIZE distinct addresses. Invalid checks raise one ValidationError whose keys
-    are `checks[<index>].<field>`."""
+    are `checks[<index>].<field>`. `explain` adds each decision's explanation (the same
+    queries, selecting more); `as_of` replays them from the history tables
+    (consent.decision.past)."""
     if not checks:
         return []
-    asked = _questions(checks)
-    questions = {id(question): question for _, question in asked}.values()
-    facts = gather_facts(
-        {address for address, _ in asked},
-        purpose_ids=set().union(*(question.purpose_ids for question in questions)),
-        topic_ids=set().union(*(question.topic_ids for question in questions)),
-    )
-    memo: dict = {}
-    return [answer(facts[address], question, memo) for address, question in asked]
-
-
-def _questions(checks: list[dict]) -> list[tuple[Address, Question]]:
     checks = [check if isinstance(check, dict) else {} for check in checks]
-    catalog = Catalog.fetch(
-        [check.get("purpose") for check in checks], [check.get("topic") for check in checks]
-    )
+    purpose_refs = [check.get("purpose") for check in checks]
+    topic_refs = [check.get("topic") for check in checks]
+    if as_of is None:
+        catalog = Catalog.fetch(purpose_refs, topic_refs)
+    else:
+        catalog = past.catalog_as_of(purpose_refs, topic_refs, at=as_of)
+    asked = _questions(checks, catalog)
+    questions = {id(question): question for _, question in asked}.values()
+    addresses = {address for address, _ in asked}
+    purpose_ids = set().union(*(question.purpose_ids for question in questions))
+    topic_ids = set().union(*(question.topic_ids for question in questions))
+    if as_of is None:
+        facts = gather_facts(
+            addresses, purpose_ids=purpose_ids, topic_ids=topic_ids, explain=explain
+        )
+    else:
+        facts = past.facts_as_of(addresses, purpose_ids=purpose_ids, topic_ids=topic_ids, at=as_of)
+    memo: dict = {}
+    decisions = [answer(facts[address], question, memo) for address, question in asked]
+    if explain:
+        decisions = [
+            with_explanation(decision, facts[address], question)
+            for decision, (address, question) in zip(decisions, asked, strict=True)
+        ]
+    return decisions
+
+
+def _questions(checks: list[dict], catalog: Catalog) -> list[tuple[Address, Question]]:
     normalized: dict[tuple, Address] = {}  # the same address is often checked many times
     asked, errors = [], {}
     for index, check in enumerate(checks):
@@ -86,11 +108,17 @@ def _normalized(channel, value, cache: dict[tuple, Address]) -> Address:
 
 
 def gather_facts(
-    addresses: Iterable[Address], *, purpose_ids: set[int], topic_ids: set[int]
+    addresses: Iterable[Address],
+    *,
+    purpose_ids: set[int],
+    topic_ids: set[int],
+    explain: bool = False,
 ) -> dict[Address, AddressFacts]:
     """The facts of a set of (normalized) addresses, all in one dict (bulk checks)."""
     facts: dict[Address, AddressFacts] = {}
-    for chunk in iter_facts(set(addresses), purpose_ids=purpose_ids, topic_ids=topic_ids):
+    for chunk in iter_facts(
+        set(addresses), purpose_ids=purpose_ids, topic_ids=topic_ids, explain=explain
+    ):
         facts.update(chunk)
     return facts
 
@@ -101,21 +129,50 @@ def iter_facts(
     purpose_ids: set[int],
     topic_ids: set[int],
     chunk_size: int = FACTS_CHUNK_SIZE,
+    explain: bool = False,
 ) -> Iterator[dict[Address, AddressFacts]]:
     """The facts of any number of (normalized) addresses, one dict per chunk: three queries
     per chunk, never one per address, and memory bounded by the chunk (audiences)."""
     now = timezone.now()
     addresses = iter(addresses)
+    gather = _explained_chunk_facts if explain else _chunk_facts
     while chunk := sorted(set(islice(addresses, chunk_size))):
-        yield _chunk_facts(chunk, purpose_ids, topic_ids, now)
+        yield gather(chunk, purpose_ids, topic_ids, now)
+
+
+def _by_channel(chunk: list[Address]) -> dict[str, list[str]]:
+    values_by_channel: dict[str, list[str]] = {}
+    for channel, value in chunk:
+        values_by_channel.setdefault(channel, []).append(value)
+    return values_by_channel
+
+
+def _explained_chunk_facts(
+    chunk: list[Address], purpose_ids: set[int], topic_ids: set[int], now: datetime
+) -> dict[Address, AddressFacts]:
+    """As `_chunk_facts`, with the same three queries selecting the subjects one by one (folded
+    in Python, as the single check's explanation does) and the records' evidence."""
+    values_by_channel = _by_channel(chunk)
+    suppressed = _suppressed(values_by_channel)
+    holders = _subject_holders(values_by_channel)
+    address_match = _per_channel("value", values_by_channel)
+    records = record_facts(records_query(address_match, purpose_ids, topic_ids, explain=True), now)
+    return {
+        (channel, value): explained_facts(
+            channel,
+            value,
+            suppressed=(channel, value) in suppressed,
+            holders=holders.get((SUBJECT_CHANNEL_FIELD.get(channel), value), ()),
+            records=records.get((channel, value), {}),
+        )
+        for channel, value in chunk
+    }
 
 
 def _chunk_facts(
     chunk: list[Address], purpose_ids: set[int], topic_ids: set[int], now: datetime
 ) -> dict[Address, AddressFacts]:
-    values_by_channel: dict[str, list[str]] = {}
-    for channel, value in chunk:
-        values_by_channel.setdefault(channel, []).append(value)
+    values_by_channel = _by_channel(chunk)
     suppressed = _suppressed(values_by_channel)
     subjects = _subject_aggregates(values_by_channel)
     address_match = _per_channel("value", values_by_channel)
@@ -194,13 +251,9 @@ def _subject_aggregates(
     values_by_channel: dict[str, list[str]],
 ) -> dict[tuple[str, str], SubjectFacts]:
     """One query over leads and contacts, grouped by address: {("email"|"phone", key): facts}."""
-    keys = {"email": set(), "phone": set()}
-    for channel, values in values_by_channel.items():
-        if channel in SUBJECT_CHANNEL_FIELD:
-            keys[SUBJECT_CHANNEL_FIELD[channel]].update(values)
     queries = [
         _grouped_subjects(model, address_field, sorted(values))
-        for address_field, values in keys.items()
+        for address_field, values in _subject_keys(values_by_channel).items()
         if values
         for model in (Lead, Contact)
     ]
@@ -217,6 +270,47 @@ def _subject_aggregates(
         other = folded.get(address)
         folded[address] = facts if other is None else facts.merge(other)
     return folded
+
+
+def _subject_keys(values_by_channel: dict[str, list[str]]) -> dict[str, set[str]]:
+    keys: dict[str, set[str]] = {"email": set(), "phone": set()}
+    for channel, values in values_by_channel.items():
+        if channel in SUBJECT_CHANNEL_FIELD:
+            keys[SUBJECT_CHANNEL_FIELD[channel]].update(values)
+    return keys
+
+
+def _subject_holders(
+    values_by_channel: dict[str, list[str]],
+) -> dict[tuple[str, str], list[Holder]]:
+    """One query over leads and contacts, row by row: {("email"|"phone", key): holders}."""
+    queries = [
+        _holder_rows(model, address_field, sorted(values))
+        for address_field, values in _subject_keys(values_by_channel).items()
+        if values
+        for model in (Lead, Contact)
+    ]
+    if not queries:
+        return {}
+    holders: dict[tuple[str, str], list[Holder]] = {}
+    for address_field, key, *row in queries[0].union(*queries[1:], all=True):
+        holders.setdefault((address_field, key), []).append(Holder.from_row(row))
+    return holders
+
+
+def _holder_rows(model, address_field: str, values: list[str]):
+    key = Lower("email") if address_field == "email" else F("phone")
+    return (
+        model.objects.not_anonymized()
+        .annotate(
+            key=key,
+            address_field=Value(address_field, output_field=models.CharField()),
+            kind=Value(model._meta.model_name, output_field=models.CharField()),
+        )
+        .filter(AnyOf(key, values))
+        .order_by()
+        .values_list("address_field", "key", *HOLDER_COLUMNS)
+    )
 
 
 def _grouped_subjects(model, address_field: str, values: list[str]):

@@ -52,16 +52,20 @@ class Catalog:
     @classmethod
     def fetch(cls, purpose_refs: Iterable, topic_refs: Iterable) -> "Catalog":
         """Two queries at most: the purposes of every profile involved, and the topics."""
-        purpose_ids = {_pk_or_none(ref, Purpose) for ref in _distinct(purpose_refs)}
-        topic_ids = {_pk_or_none(ref, Topic) for ref in _distinct(topic_refs)}
-        purpose_ids.discard(None)
-        topic_ids.discard(None)
+        purpose_ids = ids_asked(purpose_refs, Purpose)
+        topic_ids = ids_asked(topic_refs, Topic)
         purposes = _catalog_purposes(purpose_ids)
+        topics = _instances(Topic, _CATALOG_TOPICS.rows(topic_ids)) if topic_ids else []
+        return cls.of(purposes, topics)
+
+    @classmethod
+    def of(cls, purposes: list[Purpose], topics: list[Topic]) -> "Catalog":
+        """The catalog of these purposes (each profile's, with `profile` cached), in id order,
+        and topics."""
         tracking_by_profile: dict[int, Purpose] = {}
         for purpose in purposes:
             if purpose.kind == Purpose.Kind.TRACKING:
                 tracking_by_profile.setdefault(purpose.profile_id, purpose)
-        topics = _instances(Topic, _CATALOG_TOPICS.rows(topic_ids)) if topic_ids else []
         return cls(
             purposes={purpose.pk: purpose for purpose in purposes},
             tracking_by_profile=tracking_by_profile,
@@ -164,6 +168,13 @@ def _pk(value, model, name: str) -> int:
     if isinstance(value, str) and value.isdecimal():
         return int(value)
     raise field_error(name, f"Enter a {model._meta.verbose_name} id.")
+
+
+def ids_asked(refs: Iterable, model) -> set[int]:
+    """The ids among `refs` worth fetching (instances, ints, digit strings in bigint range)."""
+    ids = {_pk_or_none(ref, model) for ref in _distinct(refs)}
+    ids.discard(None)
+    return ids
 
 
 def _pk_or_none(value, model) -> int | None:

@@ -17,8 +17,10 @@ from consent.models import (
     Purpose,
     Topic,
 )
+from subjects.models import DataProtectionConsent
 
 if TYPE_CHECKING:
+    from consent.decision.explain import Explanation
     from consent.decision.questions import Question
 
 Status = ContactPointConsent.Status
@@ -53,12 +55,30 @@ class Reason(models.TextChoices):
     NOT_OPTED_OUT = "not_opted_out", "Not opted out"
 
 
+# The number of the §3.4 rule that gives each reason (the explanation's `rule`).
+RULE_OF_REASON = {
+    Reason.PURPOSE_DISABLED: "2",
+    Reason.SUPPRESSED: "3",
+    Reason.SUBJECT_RESTRICTED: "4",
+    Reason.INSUFFICIENT_CONSENT_LEVEL: "5",
+    Reason.SUBJECT_PREFERENCE: "6",
+    Reason.PURPOSE_OPTED_OUT: "7",
+    Reason.TOPIC_OPTED_OUT: "8",
+    Reason.NO_PURPOSE_OPT_IN: "9",
+    Reason.NO_TOPIC_OPT_IN: "10",
+    "notice_outdated": "10a",
+    Reason.OPTED_IN: "11",
+    Reason.NOT_OPTED_OUT: "11",
+}
+
+
 @dataclass(frozen=True)
 class Decision:
     allowed: bool
     reason: str
     tracking_allowed: bool
     consulted_ids: tuple[int, ...] = ()  # contact-point consent records read for the answer
+    explanation: "Explanation | None" = None  # asked with explain (consent.decision.explain)
 
 
 @dataclass(frozen=True)
@@ -83,10 +103,70 @@ class SubjectFacts:
         )
 
 
+# The columns of a subject an explanation names, in Holder.from_row's order (`kind` is the
+# subject type, annotated).
+HOLDER_COLUMNS = (
+    "kind",
+    "id",
+    "first_name",
+    "last_name",
+    "data_protection_consent",
+    "restricted",
+    "consent_level",
+    *ALLOW_FIELDS,
+)
+
+
+@dataclass(frozen=True)
+class Holder:
+    """One non-anonymized lead or contact holding an address, as an explanation names it."""
+
+    type: str  # "lead" | "contact"
+    id: int
+    name: str  # for the admin's wording; never in the API's explanation
+    data_protection_consent: str
+    restricted: bool
+    consent_level: int
+    allow_email: bool
+    allow_bulk_email: bool
+    allow_sms: bool
+    allow_phone: bool
+    allow_tracking: bool
+
+    @classmethod
+    def from_row(cls, row) -> "Holder":
+        """(type, id, first name, last name, data_protection_consent, restricted, level,
+        *ALLOW_FIELDS) — the columns every explain path selects, in that order."""
+        kind, pk, first_name, last_name, protection, restricted, level, *allows = row
+        name = f"{first_name or ''} {last_name or ''}".strip()
+        return cls(kind, pk, name, protection, bool(restricted), level, *map(bool, allows))
+
+    def facts(self) -> SubjectFacts:
+        return SubjectFacts(
+            restricted=self.restricted
+            or self.data_protection_consent == DataProtectionConsent.RESTRICT,
+            min_level=self.consent_level,
+            **{name: getattr(self, name) for name in ALLOW_FIELDS},
+        )
+
+
+def fold_holders(holders: Iterable[Holder]) -> SubjectFacts | None:
+    """The least-permissive fold of the subjects (None when there are none)."""
+    folded = None
+    for holder in holders:
+        folded = holder.facts().merge(folded)
+    return folded
+
+
 @dataclass(frozen=True)
 class RecordFact:
     id: int
     status: str  # effective status: an expired opt-in reads as not_set
+    # Gathered only for an explanation (None otherwise): the stored status and the evidence.
+    stored_status: str | None = None
+    source: str | None = None
+    captured_at: datetime | None = None
+    notice_version: str | None = None
 
 
 @dataclass
@@ -96,6 +176,35 @@ class AddressFacts:
     suppressed: bool = False
     subjects: SubjectFacts | None = None  # None: no subject holds the address
     records: dict[RecordKey, RecordFact] = field(default_factory=dict)
+    # Gathered only for an explanation: each subject folded into `subjects`, by (type, id).
+    holders: tuple[Holder, ...] | None = None
+    erased: bool = False  # as of a past instant: suppressed since by an erasure
+
+    def status(self, purpose: Purpose, topic: Topic | None = None) -> str:
+        record = self.records.get((purpose.pk, topic.pk if topic else None))
+        return record.status if record else Status.NOT_SET
+
+
+def explained_facts(
+    channel: str,
+    value: str,
+    *,
+    suppressed: bool,
+    holders: Iterable[Holder],
+    records: dict[RecordKey, RecordFact],
+    erased: bool = False,
+) -> AddressFacts:
+    """Facts gathered subject by subject: folded here, the one fold every explain path uses."""
+    holders = tuple(sorted(holders, key=lambda holder: (holder.type, holder.id)))
+    return AddressFacts(
+        channel,
+        value,
+        suppressed=suppressed,
+        subjects=fold_holders(holders) if channel in SUBJECT_CHANNEL_FIELD else None,
+        records=records,
+        holders=holders,
+        erased=erased,
+    )
 
     def status(self, purpose: Purpose, topic: Topic | None = None) -> str:
         record = self.records.get((purpose.pk, topic.pk if topic else None))
@@ -186,10 +295,12 @@ def answer(facts: AddressFacts, question: "Question", memo: dict | None = None) 
 def record_facts(
     rows: Iterable[tuple], now: datetime
 ) -> dict[Address, dict[RecordKey, RecordFact]]:
-    """Rows of (id, channel, value, purpose id, topic id, status, expires_at), by address."""
+    """Rows of (id, channel, value, purpose id, topic id, status, expires_at), by address;
+    explain paths add (source, captured_at, notice_version)."""
     by_address: dict[Address, dict[RecordKey, RecordFact]] = {}
-    for pk, channel, value, purpose_id, topic_id, status, expires_at in rows:
-        fact = RecordFact(pk, effective_status(status, expires_at, now))
+    for pk, channel, value, purpose_id, topic_id, status, expires_at, *detail in rows:
+        effective = effective_status(status, expires_at, now)
+        fact = RecordFact(pk, effective, status, *detail) if detail else RecordFact(pk, effective)
         records = by_address.get((channel, value))
         if records is None:
             records = by_address[(channel, value)] = {}
@@ -197,10 +308,19 @@ def record_facts(
     return by_address
 
 
-def records_query(address_match: Q, purpose_ids: set[int], topic_ids: set[int]):
+RECORD_COLUMNS = ("id", "channel", "value", "purpose_id", "topic_id", "status", "expires_at")
+
+
+RECORD_DETAIL_COLUMNS = ("source", "captured_at", "notice_version")  # explain adds these
+
+
+def records_query(
+    address_match: Q, purpose_ids: set[int], topic_ids: set[int], *, explain: bool = False
+):
+    columns = RECORD_COLUMNS + (RECORD_DETAIL_COLUMNS if explain else ())
     return (
         ContactPointConsent.objects.filter(address_match, purpose_id__in=purpose_ids)
         .filter(Q(topic__isnull=True) | Q(topic_id__in=topic_ids))
         .order_by()
-        .values_list("id", "channel", "value", "purpose_id", "topic_id", "status", "expires_at")
+        .values_list(*columns)
     )

@@ -1,19 +1,26 @@
 """One check: `decide` answers one question with a fixed handful of prepared queries."""
 
-from django.db.models import Q
+from datetime import datetime
+
+from django.db.models import CharField, Q, Value
 from django.utils import timezone
 
 from common.prepared import PreparedQuery
 from consent.addresses import normalize_address, normalized_address_hash
+from consent.decision import past
+from consent.decision.explain import with_explanation
 from consent.decision.questions import Catalog
 from consent.decision.rules import (
     ALLOW_FIELDS,
+    HOLDER_COLUMNS,
     SUBJECT_CHANNEL_FIELD,
     Address,
     AddressFacts,
     Decision,
+    Holder,
     SubjectFacts,
     answer,
+    explained_facts,
     record_facts,
     records_query,
 )
@@ -23,35 +30,82 @@ from consent.models import (
 from subjects.models import Contact, DataProtectionConsent, Lead
 
 
-def decide(*, channel: str, value: str, purpose, topic=None, profile=None) -> Decision:
+def decide(
+    *,
+    channel: str,
+    value: str,
+    purpose,
+    topic=None,
+    profile=None,
+    explain: bool = False,
+    as_of: datetime | None = None,
+) -> Decision:
     """The decision for one address; `purpose`, `topic`, `profile` are instances or ids.
 
-    A constant handful of queries (at most five), whatever the data.
+    A constant handful of queries (at most five), whatever the data. `explain` adds the
+    explanation (the same number of queries); `as_of` replays the decision from the history
+    tables as the data stood at that (past) instant (consent.decision.past).
     """
     address = (channel, normalize_address(channel, value))
-    question = Catalog.fetch([purpose], [topic]).question(purpose, topic, profile)
-    facts = address_facts(address, purpose_ids=question.purpose_ids, topic_ids=question.topic_ids)
-    return answer(facts, question)
+    if as_of is not None:
+        question = past.catalog_as_of([purpose], [topic], at=as_of).question(
+            purpose, topic, profile
+        )
+        facts = past.facts_as_of(
+            {address}, purpose_ids=question.purpose_ids, topic_ids=question.topic_ids, at=as_of
+        )[address]
+    else:
+        question = Catalog.fetch([purpose], [topic]).question(purpose, topic, profile)
+        facts = address_facts(
+            address,
+            purpose_ids=question.purpose_ids,
+            topic_ids=question.topic_ids,
+            explain=explain,
+        )
+    decision = answer(facts, question)
+    return with_explanation(decision, facts, question) if explain else decision
 
 
-def address_facts(address: Address, *, purpose_ids: set[int], topic_ids: set[int]) -> AddressFacts:
+def address_facts(
+    address: Address, *, purpose_ids: set[int], topic_ids: set[int], explain: bool = False
+) -> AddressFacts:
     """The facts of one address, straight from its rows (three queries at most, each compiled
-    once per process: see common.prepared)."""
+    once per process: see common.prepared). With `explain`, the same three queries select the
+    subjects one by one and the records' evidence too."""
     channel, value = address
     now = timezone.now()
-    records = _ADDRESS_RECORDS.rows(channel, value, purpose_ids, topic_ids)
+    record_rows = (_EXPLAINED_RECORDS if explain else _ADDRESS_RECORDS).rows(
+        channel, value, purpose_ids, topic_ids
+    )
+    suppressed = bool(_SUPPRESSION.rows(channel, normalized_address_hash(value)))
+    records = record_facts(record_rows, now).get(address, {})
+    if explain:
+        return explained_facts(
+            channel,
+            value,
+            suppressed=suppressed,
+            holders=_holders(channel, value),
+            records=records,
+        )
     return AddressFacts(
         channel,
         value,
-        suppressed=bool(_SUPPRESSION.rows(channel, normalized_address_hash(value))),
+        suppressed=suppressed,
         subjects=_subjects_holding(channel, value),
-        records=record_facts(records, now).get(address, {}),
+        records=records,
     )
 
 
 _ADDRESS_RECORDS = PreparedQuery(
     lambda channel, value, purpose_ids, topic_ids: records_query(
         Q(channel=channel, value=value), purpose_ids, topic_ids
+    )
+)
+
+
+_EXPLAINED_RECORDS = PreparedQuery(
+    lambda channel, value, purpose_ids, topic_ids: records_query(
+        Q(channel=channel, value=value), purpose_ids, topic_ids, explain=True
     )
 )
 
@@ -80,6 +134,31 @@ def _subjects_query(lookup: str):
 
 
 _SUBJECTS_HOLDING = {"email": _subjects_query("with_email"), "phone": _subjects_query("with_phone")}
+
+
+def _holders_query(lookup: str):
+    """The same subjects one by one, with what an explanation names (Holder.from_row)."""
+
+    def build(value):
+        leads, contacts = (
+            getattr(model.objects.not_anonymized(), lookup)(value)
+            .order_by()
+            .annotate(kind=Value(model._meta.model_name, output_field=CharField()))
+            .values_list(*HOLDER_COLUMNS)
+            for model in (Lead, Contact)
+        )
+        return leads.union(contacts, all=True)
+
+    return PreparedQuery(build)
+
+
+_HOLDERS = {"email": _holders_query("with_email"), "phone": _holders_query("with_phone")}
+
+
+def _holders(channel: str, value: str) -> list[Holder]:
+    if channel not in SUBJECT_CHANNEL_FIELD:
+        return []  # custom channels have no subjects
+    return [Holder.from_row(row) for row in _HOLDERS[SUBJECT_CHANNEL_FIELD[channel]].rows(value)]
 
 
 def _subjects_holding(channel: str, value: str) -> SubjectFacts | None:

@@ -230,8 +230,13 @@ class ContactPointConsent(models.Model):
     objects = ContactPointConsentQuerySet.as_manager()
     history = audited_history(
         excluded_fields=["updated_at"],
-        # Timeline, access report and erasure read an address's history, never by record id.
-        indexes=[models.Index(fields=["channel", "value"], name="cpc_history_address_idx")],
+        # Timeline, access report and erasure read an address's history, never by record id;
+        # the decision as of a past instant reads its rows up to an instant (history_date).
+        indexes=[
+            models.Index(
+                fields=["channel", "value", "history_date"], name="cpc_history_address_idx"
+            )
+        ],
         # A consent load writes a million history rows at once (DESIGN §7): no foreign key and
         # no index for columns nothing looks history up by — every one costs an index entry
         # (or a deferred check) per row. Deleting a user still nulls its history_user (Django
@@ -297,6 +302,9 @@ class Suppression(models.Model):
 
     Channel = Channel
 
+    # The reason an erasure gives (DESIGN §3.1): the decision as of a past instant reads it.
+    ERASURE_REASON = "owner erased after opting out"
+
     channel = models.CharField(max_length=6, choices=Channel.choices)
     value_hash = models.CharField(
         max_length=64, help_text="HMAC-SHA256 (hex) of the normalized address."
@@ -313,7 +321,12 @@ class Suppression(models.Model):
     )
 
     # The history keeps a PII-free record of every suppression and every explicit un-suppress.
-    history = audited_history()
+    history = audited_history(
+        # The decision as of a past instant: an address's suppressions over time.
+        indexes=[
+            models.Index(fields=["channel", "value_hash"], name="suppression_history_hash_idx")
+        ]
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -25,6 +25,7 @@ from consent.models import (
     ContactPointConsent,
     DataConsent,
     ErasureRecord,
+    Suppression,
 )
 from consent.services.contact_points import Status, lock_address, suppress
 from consent.services.summaries import subjects_refresh
@@ -78,7 +79,7 @@ def _erase_address(*, channel: str, value: str, user, source: str) -> tuple[int,
         _, suppressed = suppress(
             channel=channel,
             value_hash=normalized_address_hash(value),
-            reason="owner erased after opting out",
+            reason=Suppression.ERASURE_REASON,
             user=user,
             source=source,
         )

@@ -3,6 +3,7 @@ token a sending system holds."""
 
 import pytest
 from django.core.management import call_command
+from django.utils.dateparse import parse_datetime
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -404,3 +405,80 @@ def test_a_custom_id_with_a_nul_or_control_character_is_a_field_error(client_for
         )
         assert response.status_code == 400, response.content
         assert "checks[0].value" in response.json()
+
+
+# ---------------------------------------------------------------------------------------------
+# Explanations and the decision as of a past instant (DESIGN §3.4)
+
+
+def test_explain_returns_the_explanation_single_and_bulk(sender, commercial):
+    contact = factories.contact(email="maud@example.org")
+    record = factories.cp_consent(
+        value="maud@example.org", purpose_obj=commercial, status="opted_in", notice_version="v2"
+    )
+    body = {"channel": "email", "value": "maud@example.org", "purpose": commercial.pk}
+
+    single = check(sender, **body, explain=True).json()
+    bulk = check(sender, checks=[body, body], explain=True).json()
+
+    assert single["reason"] == "insufficient_consent_level"
+    explanation = single["explanation"]
+    assert (explanation["rule"], explanation["suppressed"], explanation["required_level"]) == (
+        "5",
+        False,
+        4,
+    )
+    assert [(s["type"], s["id"], s["consent_level"]) for s in explanation["subjects"]] == [
+        ("contact", contact.pk, 0)
+    ]
+    (consulted,) = explanation["records"]
+    assert (consulted["id"], consulted["status"], consulted["notice_version"]) == (
+        record.pk,
+        "opted_in",
+        "v2",
+    )
+    assert consulted["captured_at"].endswith("Z")
+    assert bulk["results"] == [single, single]
+    assert "explanation" not in check(sender, **body).json()
+
+
+def test_as_of_replays_the_past_and_is_echoed(sender, commercial):
+    record = factories.cp_consent(
+        value="ann@example.org", purpose_obj=commercial, status="opted_in"
+    )
+    factories.cp_consent(value="ann@example.org", purpose_obj=commercial, status="opted_out")
+    body = {"channel": "email", "value": "ann@example.org", "purpose": commercial.pk}
+    # The opt-in's own history row: the opt-out came after it.
+    opted_in_at = record.history.order_by("history_date").first().history_date.isoformat()
+
+    now = check(sender, **body).json()
+    then = check(sender, **body, as_of=opted_in_at).json()
+    many = check(sender, checks=[body], as_of=opted_in_at).json()
+
+    assert now["reason"] == "purpose_opted_out"
+    assert then == {
+        "allowed": True,
+        "reason": "opted_in",
+        "tracking_allowed": False,
+        "as_of": then["as_of"],
+    }
+    assert parse_datetime(then["as_of"]) == parse_datetime(opted_in_at)
+    answer = {key: value for key, value in then.items() if key != "as_of"}
+    assert many == {"results": [answer], "as_of": then["as_of"]}
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"as_of": "2999-01-01T00:00:00Z"}, "as_of"),
+        ({"as_of": "3 March"}, "as_of"),
+        ({"as_of": 20260303}, "as_of"),
+        ({"explain": "yes"}, "explain"),
+    ],
+)
+def test_invalid_explain_or_as_of_is_a_field_error(sender, commercial, extra, field):
+    body = {"channel": "email", "value": "a@example.org", "purpose": commercial.pk}
+    single = check(sender, **body, **extra)
+    bulk = check(sender, checks=[body], **extra)
+    assert single.status_code == bulk.status_code == 400
+    assert list(single.json()) == list(bulk.json()) == [field]

@@ -26,7 +26,17 @@ os.environ.setdefault("DEBUG", "true")
 from tests.bench import database  # noqa: E402
 from tests.bench.results import Figure, table, write_json  # noqa: E402
 
-FIGURES = ("audience", "lists", "timeline", "preferences", "expiry", "checks", "http", "load")
+FIGURES = (
+    "audience",
+    "lists",
+    "timeline",
+    "preferences",
+    "expiry",
+    "checks",
+    "http",
+    "load",
+    "explain_asof",
+)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -105,6 +115,11 @@ def measure(args: argparse.Namespace) -> list[Figure]:
 
         return figure_preferences.figures(runs=runs)
 
+    def explain_asof():
+        from tests.bench import figure_explain_asof
+
+        return figure_explain_asof.figures(runs=runs)
+
     def expiry():
         from tests.bench import figure_expiry
 
@@ -130,6 +145,7 @@ def measure(args: argparse.Namespace) -> list[Figure]:
     stage("checks", other("bench_checks.py"))
     stage("http", other("bench_http.py"))
     stage("load", other("bench_load.py"))
+    stage("explain_asof", explain_asof)
     return figures
 
 

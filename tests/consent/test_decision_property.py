@@ -1,4 +1,5 @@
-"""`decide` and `decide_many` are two implementations of one rule set: they must always agree.
+"""`decide` and `decide_many` are two implementations of one rule set: they must always agree,
+on the answer and, asked with `explain`, on the explanation.
 
 Hypothesis draws random worlds — subjects with random preferences, levels and restrictions
 sharing addresses, contact-point records with topics and expiry, suppressions, purposes of
@@ -6,6 +7,7 @@ every kind and model — and compares both answers to every random question. Eac
 rows are rolled back before the next one.
 """
 
+from dataclasses import replace
 from datetime import timedelta
 
 from django.db import transaction
@@ -15,6 +17,7 @@ from hypothesis import strategies as st
 
 from consent.addresses import address_hash, normalize_address
 from consent.decision.bulk import decide_many
+from consent.decision.rules import RULE_OF_REASON
 from consent.decision.single import decide
 from consent.models import ComplianceProfile, ContactPointConsent, Purpose, Suppression, Topic
 from subjects.models import PREFERENCE_FIELDS, Contact, Lead
@@ -185,4 +188,14 @@ def test_decide_and_decide_many_always_agree(
 
         one_by_one = [decide(**check) for check in checks]
         assert decide_many(checks) == one_by_one
+
+        # Explained, both paths give the same explanation, and the same answer as unexplained.
+        explained = [decide(**check, explain=True) for check in checks]
+        assert decide_many(checks, explain=True) == explained
+        assert [replace(decision, explanation=None) for decision in explained] == one_by_one
+        for decision in explained:
+            assert decision.explanation.rule == RULE_OF_REASON[decision.reason]
+            assert {record.id for record in decision.explanation.records} == set(
+                decision.consulted_ids
+            )
         transaction.set_rollback(True)

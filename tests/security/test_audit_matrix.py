@@ -1331,6 +1331,9 @@ def test_every_admin_add_change_and_delete_page_of_an_audited_model_has_a_case(a
 READ_ONLY_ADMIN_VIEWS = ("_timeline", "_access_report", "_simple_history", "_audience", "_load")
 READ_ONLY_ADMIN_VIEWS += ("_errors",)  # a consent load's row errors as CSV
 READ_ONLY_ADMIN_VIEWS += ("_export", "_lookup", "_sample")  # CSV exports, "Suppressed?", sample
+
+
+READ_ONLY_ADMIN_VIEWS += ("_check", "_check_as_of")  # consent checks: pure reads (GET)
 COVERED_ELSEWHERE = ("_lifecycle",)
 
 
