@@ -139,6 +139,8 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="privacy@localhost")
 # django-simple-history: reasons can be long (notes, file names); no history without a change.
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
 SIMPLE_HISTORY_REVERT_DISABLED = True
+# Seals the history rows an audited service wrote, before it commits (the consent ledger).
+HISTORY_SEALER = "consent.ledger.chain.ledger_append"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -200,6 +202,11 @@ CELERY_BEAT_SCHEDULE = {
     "expire-contact-point-consents": {
         "task": "consent.tasks.expire_contact_point_consents",
         "schedule": crontab(hour=2, minute=15),
+    },
+    # After the sweeps: the head then seals the night's expiries too.
+    "publish-ledger-head": {
+        "task": "consent.tasks.publish_ledger_head",
+        "schedule": crontab(hour=3, minute=0),
     },
 }
 

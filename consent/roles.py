@@ -60,6 +60,8 @@ ROLE_PERMISSIONS = {
         # Consent loads: imports and the migration from subjects (DESIGN §3.8).
         "consent.view_consentload",
         "consent.add_consentload",
+        # The consent ledger: verify the chain and read its head (DESIGN §3.9).
+        "consent.verify_ledger",
     ],
     MARKETING: [
         "subjects.view_account",

@@ -1,0 +1,113 @@
+"""Appending to the chain, in the transaction that wrote the history rows.
+
+`ledger_append` is the `HISTORY_SEALER` (settings): `common.audit.sealed_atomic` services call
+it just before they commit. It locks the one-row head (`SELECT … FOR UPDATE`), so appenders
+take turns for the few milliseconds between their seal and their commit and the chain never
+forks; then it seals every history row its transaction wrote — the rows above the lowest id
+the connection noted per table that no entry seals yet.
+"""
+
+from django.db import DEFAULT_DB_ALIAS
+
+from common.audit import history_unsealed
+from consent.ledger.canonical import SEALED, chain, erase_digest, row_digester
+from consent.models import LedgerEntry, LedgerHead
+
+BATCH_SIZE = 5_000
+
+
+def _unsealed_rows(sealed, low: int, using: str):
+    """The rows from `low` up that no entry seals, in id order, a batch per query (keyset:
+    the batches are written between the reads)."""
+    history = sealed.history.objects.using(using)
+    sealed_ids = LedgerEntry.objects.using(using).filter(
+        model=sealed.label, kind=LedgerEntry.Kind.SEAL
+    )
+    while True:
+        rows = list(
+            history.filter(history_id__gte=low)
+            .exclude(history_id__in=sealed_ids.filter(history_id__gte=low).values("history_id"))
+            .order_by("history_id")
+            .values_list(*sealed.columns)[:BATCH_SIZE]
+        )
+        yield from rows
+        if len(rows) < BATCH_SIZE:
+            return
+        low = rows[-1][0] + 1
+
+
+def _locked_head(using: str) -> LedgerHead:
+    return LedgerHead.objects.using(using).select_for_update().get(pk=1)
+
+
+def _append(head: LedgerHead, items, *, kind: str, using: str) -> int:
+    """Append (label, history_id, digest) items after `head`; return how many."""
+    batch, count = [], 0
+    for item in items:
+        batch.append(item)
+        if len(batch) >= BATCH_SIZE:
+            count += _write(head, batch, kind=kind, using=using)
+            batch = []
+    if batch:
+        count += _write(head, batch, kind=kind, using=using)
+    return count
+
+
+def _write(head: LedgerHead, batch: list, *, kind: str, using: str) -> int:
+    links = chain(head.hash, head.sequence, (digest for _, _, digest in batch))
+    entries = [
+        LedgerEntry(
+            sequence=sequence,
+            model=label,
+            history_id=history_id,
+            kind=kind,
+            digest=digest,
+            prev_hash=prev_hash,
+            hash=current,
+        )
+        for (label, history_id, digest), (sequence, prev_hash, current) in zip(
+            batch, links, strict=True
+        )
+    ]
+    LedgerEntry.objects.using(using).bulk_create(entries)
+    head.sequence, head.hash = entries[-1].sequence, entries[-1].hash
+    head.save(using=using, update_fields=["sequence", "hash"])
+    return len(entries)
+
+
+def _sealable(unsealed: dict[str, int], using: str):
+    for label in sorted(unsealed):
+        sealed = SEALED.get(label)
+        if sealed is None:
+            continue  # a history the ledger does not seal (configuration, lists)
+        digest = row_digester(sealed)
+        for row in _unsealed_rows(sealed, unsealed[label], using):
+            yield label, row[0], digest(row)
+
+
+def ledger_append(*, using: str = DEFAULT_DB_ALIAS) -> int:
+    """Seal the history rows this transaction wrote; return how many entries were added."""
+    unsealed = {
+        label: low for label, low in history_unsealed(using=using).items() if label in SEALED
+    }
+    if not unsealed:
+        return 0
+    head = _locked_head(using)
+    return _append(head, _sealable(unsealed, using), kind=LedgerEntry.Kind.SEAL, using=using)
+
+
+def ledger_release(*, history_model, history_ids, using: str = DEFAULT_DB_ALIAS) -> int:
+    """Before erasure deletes sealed history rows: an erase entry for each, so the verifier
+    knows the rows were removed by the service, not out of band."""
+    label = history_model._meta.label_lower
+    if label not in SEALED:
+        return 0
+    head = _locked_head(using)
+    sealed_ids = (
+        LedgerEntry.objects.using(using)
+        .filter(model=label, kind=LedgerEntry.Kind.SEAL, history_id__in=list(history_ids))
+        .order_by("history_id")
+        .values_list("history_id", flat=True)
+    )
+    items = [(label, history_id, erase_digest(label, history_id)) for history_id in sealed_ids]
+    return _append(head, items, kind=LedgerEntry.Kind.ERASE, using=using)
