@@ -11,9 +11,7 @@ def unsealed_rows() -> int:
     total = 0
     for sealed in SEALED_MODELS:
         entries = LedgerEntry.objects.filter(model=sealed.label, kind=LedgerEntry.Kind.SEAL)
-        total += (
-            sealed.history.objects.exclude(history_id__in=entries.values("history_id")).count()
-        )
+        total += sealed.history.objects.exclude(history_id__in=entries.values("history_id")).count()
     return total
 
 
