@@ -9,7 +9,6 @@ from django.utils import timezone
 from common.audit import Evidence
 from consent.ledger.canonical import entry_hash
 from consent.ledger.verify import ledger_verify
-from consent.models.ledger import GENESIS_HASH
 from consent.loads.runner import consent_load_create, consent_load_run
 from consent.models import (
     ComplianceProfile,
@@ -18,6 +17,7 @@ from consent.models import (
     LedgerEntry,
     LedgerHead,
 )
+from consent.models.ledger import GENESIS_HASH
 from consent.services.contact_points import (
     contact_point_consent_set,
     contact_point_consents_expire,
