@@ -8,6 +8,7 @@ the connection noted per table that no entry seals yet.
 """
 
 from django.db import DEFAULT_DB_ALIAS
+from django.db.models import Exists, OuterRef
 
 from common.audit import history_unsealed
 from consent.ledger.canonical import SEALED, chain, erase_digest, row_digester
@@ -19,17 +20,13 @@ BATCH_SIZE = 5_000
 def _unsealed_rows(sealed, low: int, using: str):
     """The rows from `low` up that no entry seals, in id order, a batch per query (keyset:
     the batches are written between the reads)."""
-    history = sealed.history.objects.using(using)
-    sealed_ids = LedgerEntry.objects.using(using).filter(
-        model=sealed.label, kind=LedgerEntry.Kind.SEAL
+    entry = LedgerEntry.objects.using(using).filter(
+        model=sealed.label, kind=LedgerEntry.Kind.SEAL, history_id=OuterRef("history_id")
     )
+    unsealed = sealed.history.objects.using(using).filter(~Exists(entry)).order_by("history_id")
     while True:
-        rows = list(
-            history.filter(history_id__gte=low)
-            .exclude(history_id__in=sealed_ids.filter(history_id__gte=low).values("history_id"))
-            .order_by("history_id")
-            .values_list(*sealed.columns)[:BATCH_SIZE]
-        )
+        batch = unsealed.filter(history_id__gte=low).values_list(*sealed.columns)[:BATCH_SIZE]
+        rows = list(batch)
         yield from rows
         if len(rows) < BATCH_SIZE:
             return
@@ -111,3 +108,11 @@ def ledger_release(*, history_model, history_ids, using: str = DEFAULT_DB_ALIAS)
     )
     items = [(label, history_id, erase_digest(label, history_id)) for history_id in sealed_ids]
     return _append(head, items, kind=LedgerEntry.Kind.ERASE, using=using)
+
+
+def ledger_seal_backlog(*, using: str = DEFAULT_DB_ALIAS) -> int:
+    """Seal every history row of the sealed models that no entry seals yet: the history
+    written before the ledger existed (run once after upgrading). Returns the entries added."""
+    head = _locked_head(using)
+    everything = dict.fromkeys(SEALED, 0)
+    return _append(head, _sealable(everything, using), kind=LedgerEntry.Kind.SEAL, using=using)
