@@ -8,10 +8,9 @@ keyed hash (`consent.addresses`); its history rows are deleted, not scrubbed, on
 """
 
 import hashlib
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from consent.addresses import address_hasher
 from consent.models import ContactPointConsent, DataConsent, Suppression
@@ -129,34 +128,47 @@ SEALED_MODELS = (
 SEALED = {sealed.label: sealed for sealed in SEALED_MODELS}
 
 
-def _plain(value):
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+NULL = "\\N"
+
+
+def field_text(value) -> str:
+    """A value's canonical text: `\\N` for NULL, t/f, integers, dates as YYYY-MM-DD, instants
+    as microseconds since the epoch, text with `\\` and `|` escaped (the separator) — simple
+    enough for PostgreSQL to produce the same text (`consent.ledger.sql`)."""
+    if value is None:
+        return NULL
+    if value is True or value is False:
+        return "t" if value else "f"
     if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
+        return str((value - EPOCH) // MICROSECOND)
     if isinstance(value, date):
         return value.isoformat()
-    return value
+    if isinstance(value, int):
+        return str(value)
+    return str(value).replace("\\", "\\\\").replace("|", "\\|")
 
 
 def row_digester(sealed: SealedModel) -> Callable[[tuple], str]:
-    """digest(row) for rows of `sealed.columns` (history_id first), as read from the database."""
+    """digest(row) for rows of `sealed.columns` (history_id first), as read from the database:
+    SHA-256 of the label and each field's canonical text, joined by `|`."""
     hasher = address_hasher()
     address_at = sealed.columns.index(sealed.address) if sealed.address else None
     label = sealed.label
 
     def digest(row: tuple) -> str:
-        values = [_plain(value) for value in row]
+        texts = [label, *map(field_text, row)]
         if address_at is not None:
-            values[address_at] = hasher(values[address_at])
-        text = json.dumps([label, *values], separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(text.encode()).hexdigest()
+            texts[address_at + 1] = hasher(row[address_at])
+        return hashlib.sha256("|".join(texts).encode()).hexdigest()
 
     return digest
 
 
 def erase_digest(label: str, history_id: int) -> str:
     """The digest of an erase entry: which sealed row erasure removed."""
-    text = json.dumps(["erase", label, history_id], separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(f"erase|{label}|{history_id}".encode()).hexdigest()
 
 
 def entry_hash(prev_hash: str, sequence: int, digest: str) -> str:

@@ -7,7 +7,7 @@ forks; then it seals every history row its transaction wrote — the rows above 
 the connection noted per table that no entry seals yet.
 """
 
-from django.db import DEFAULT_DB_ALIAS
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import Exists, OuterRef
 
 from common.audit import history_unsealed
@@ -110,6 +110,7 @@ def ledger_release(*, history_model, history_ids, using: str = DEFAULT_DB_ALIAS)
     return _append(head, items, kind=LedgerEntry.Kind.ERASE, using=using)
 
 
+@transaction.atomic
 def ledger_seal_backlog(*, using: str = DEFAULT_DB_ALIAS) -> int:
     """Seal every history row of the sealed models that no entry seals yet: the history
     written before the ledger existed (run once after upgrading). Returns the entries added."""

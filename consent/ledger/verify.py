@@ -4,14 +4,16 @@ Entries are read in sequence order, a batch per query; the history rows a batch 
 with one query per history table. The first entry that fails — a missing sequence number (a
 deleted entry), a hash or link that does not match (an edited entry), a sealed row whose
 digest differs (an out-of-band UPDATE) or that is gone without an erase entry (a DELETE) — is
-`first_bad_entry`; verification stops there.
+`first_bad_entry`; verification stops there. On PostgreSQL the same checks run set-based
+(`consent.ledger.sql`).
 """
 
 from collections import defaultdict
 
-from django.db import DEFAULT_DB_ALIAS
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from consent.ledger.canonical import SEALED, entry_hash, erase_digest, row_digester
+from consent.ledger.sql import chain_summary
 from consent.models import LedgerEntry, LedgerHead
 from consent.models.ledger import GENESIS_HASH
 
@@ -80,27 +82,38 @@ def _batches(using: str):
         after = batch[-1][0]
 
 
-def ledger_verify(*, using: str = DEFAULT_DB_ALIAS) -> dict:
-    """`{"ok", "entries", "head", "first_bad_entry"}` (DESIGN §3.9, §4 `ledger/verify/`)."""
-    head = LedgerHead.objects.using(using).get(pk=1)
+def _walk(using: str) -> tuple[int | None, int, str]:
+    """The Python walk: (first bad sequence or None, last sequence, last hash)."""
     released = _released(using)
     digesters = {label: row_digester(sealed) for label, sealed in SEALED.items()}
-    expected, prev_hash, first_bad = 1, GENESIS_HASH, None
+    expected, prev_hash = 1, GENESIS_HASH
     try:
         for batch in _batches(using):
             digests = _row_digests(batch, digesters, using)
             for entry in batch:
                 _check_entry(entry, expected, prev_hash, digests, released)
                 expected, prev_hash = expected + 1, entry[-1]
-        last = expected - 1
-        if (head.sequence, head.hash) != (last, prev_hash):
-            # Entries after the last one found were deleted, or the head was edited.
-            raise _Bad(min(head.sequence, last) + 1 if head.sequence != last else last)
     except _Bad as bad:
-        first_bad = bad.sequence
+        return bad.sequence, expected - 1, prev_hash
+    return None, expected - 1, prev_hash
+
+
+def ledger_verify(*, using: str = DEFAULT_DB_ALIAS, set_based: bool | None = None) -> dict:
+    """`{"ok", "entries", "head", "first_bad_entry"}` (DESIGN §3.9, §4 `ledger/verify/`).
+
+    `entries` counts the entries verified before the first bad one (all of them when `ok`).
+    PostgreSQL verifies set-based (`consent.ledger.sql`), other databases walk the chain.
+    """
+    if set_based is None:
+        set_based = connections[using].vendor == "postgresql"
+    head = LedgerHead.objects.using(using).get(pk=1)
+    first_bad, last, last_hash = chain_summary(using) if set_based else _walk(using)
+    if first_bad is None and (head.sequence, head.hash) != (last, last_hash):
+        # Entries after the last one stored were deleted, or the head was edited.
+        first_bad = min(head.sequence, last) + 1 if head.sequence != last else last
     return {
         "ok": first_bad is None,
-        "entries": expected - 1 if first_bad is None else first_bad - 1,
+        "entries": last if first_bad is None else first_bad - 1,
         "head": {"sequence": head.sequence, "hash": head.hash},
         "first_bad_entry": first_bad,
     }

@@ -4,7 +4,7 @@ rate, and 32 concurrent writers.
 * Single write: `contact_point_consent_set` (a real change each call) with the ledger and with
   the sealer replaced by one that only forgets the rows — the same write without the ledger.
   The two kinds of call alternate, each in its own transaction, commit included; medians.
-  Bar: ≤ 1.15×. The records are written to addresses of their own and stay (their history is
+  Bar: ≤ 1.15×. The records are written to addresses of their own (ledger-bench-…@example.org) and stay (their history is
   sealed, so deleting them would break the chain).
 * Verification: `ledger_verify` over the whole chain (history written before the ledger is
   sealed first, untimed); the rate in entries/s and 5M entries extrapolated at that rate.
@@ -48,7 +48,7 @@ def _writer(tag: str):
         n = next(calls)
         contact_point_consent_set(
             channel="email",
-            value=f"ledger-bench-{tag}-{n % 50}@example.invalid",
+            value=f"ledger-bench-{tag}-{n % 50}@example.org",
             purpose=purpose,
             status="opted_in" if (n // 50) % 2 == 0 else "opted_out",
             evidence=Evidence(source="api", reason="ledger benchmark"),
@@ -129,7 +129,7 @@ def _concurrent_writers() -> Figure:
             for i in range(CALLS):
                 contact_point_consent_set(
                     channel="email",
-                    value=f"ledger-race-{tag}-{n}@example.invalid",
+                    value=f"ledger-race-{tag}-{n}@example.org",
                     purpose=purpose,
                     status="opted_in" if i % 2 == 0 else "opted_out",
                     evidence=Evidence(source="api", reason="ledger benchmark"),
