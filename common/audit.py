@@ -232,6 +232,7 @@ def history_insert_sql(
 # `history_seal()` (called by `sealed_atomic` services before they commit) hands them to the
 # sealer named by `settings.HISTORY_SEALER`: the lower layers need not know the ledger.
 _UNSEALED = "_history_unsealed"
+_BULK = "_history_bulk"  # a set-based path wrote history since the last seal
 
 
 def history_written(history_model, low_id: int, *, using: str | None = None) -> None:
@@ -247,11 +248,14 @@ def history_mark(*models, using: str | None = None) -> None:
         history = model.history.model
         highest = history._default_manager.using(using).aggregate(top=Max("history_id"))["top"]
         history_written(history, (highest or 0) + 1, using=using)
+        connections[using or router.db_for_write(history)].__dict__[_BULK] = True
 
 
-def history_unsealed(*, using: str = DEFAULT_DB_ALIAS) -> dict[str, int]:
-    """Take the connection's unsealed lower bounds (the sealer calls it under its lock)."""
-    return connections[using].__dict__.pop(_UNSEALED, {})
+def history_unsealed(*, using: str = DEFAULT_DB_ALIAS) -> tuple[dict[str, int], bool]:
+    """Take the connection's unsealed lower bounds per history table, and whether a set-based
+    path wrote some of them (the sealer then takes its batched path)."""
+    state = connections[using].__dict__
+    return state.pop(_UNSEALED, {}), state.pop(_BULK, False)
 
 
 def history_seal(*, using: str = DEFAULT_DB_ALIAS) -> None:

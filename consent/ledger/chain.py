@@ -4,13 +4,16 @@
 it just before they commit. It locks the one-row head (`SELECT … FOR UPDATE`), so appenders
 take turns for the few milliseconds between their seal and their commit and the chain never
 forks; then it seals every history row its transaction wrote — the rows above the lowest id
-the connection noted per table that no entry seals yet.
+the connection noted per table that no entry seals yet. On PostgreSQL a service's few rows are
+sealed by one statement (`sql.append_rows`: lock, digests, chain and head in one round trip);
+set-based paths and SQLite take the batched Python path.
 """
 
-from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Exists, OuterRef
 
 from common.audit import history_unsealed
+from consent.ledger import sql
 from consent.ledger.canonical import SEALED, chain, erase_digest, row_digester
 from consent.models import LedgerEntry, LedgerHead
 
@@ -84,11 +87,12 @@ def _sealable(unsealed: dict[str, int], using: str):
 
 def ledger_append(*, using: str = DEFAULT_DB_ALIAS) -> int:
     """Seal the history rows this transaction wrote; return how many entries were added."""
-    unsealed = {
-        label: low for label, low in history_unsealed(using=using).items() if label in SEALED
-    }
+    lows, bulk = history_unsealed(using=using)
+    unsealed = {label: low for label, low in lows.items() if label in SEALED}
     if not unsealed:
         return 0
+    if not bulk and connections[using].vendor == "postgresql":
+        return sql.append_rows(unsealed, using=using)  # one statement: lock, seal, head
     head = _locked_head(using)
     return _append(head, _sealable(unsealed, using), kind=LedgerEntry.Kind.SEAL, using=using)
 

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import connections
 
 from consent.ledger.canonical import SEALED, SEALED_MODELS, SealedModel
-from consent.models import LedgerEntry
+from consent.models import LedgerEntry, LedgerHead
 from consent.models.ledger import GENESIS_HASH
 
 _INTEGER_TYPES = {
@@ -50,9 +50,9 @@ def _text_sql(field, column: str) -> str:
     return f"COALESCE({text}, '\\N')"
 
 
-def _digest_sql(sealed: SealedModel, qn) -> str:
+def _digest_sql(sealed: SealedModel, qn, label: str = "label") -> str:
     fields = {field.attname: field for field in sealed.history._meta.concrete_fields}
-    texts = ["%(label)s"]
+    texts = [f"%({label})s"]
     for attname in sealed.columns:
         column = f"h.{qn(fields[attname].column)}"
         if attname == sealed.address:
@@ -134,3 +134,67 @@ def chain_summary(using: str) -> tuple[int | None, int, str]:
         )
         last = cursor.fetchone() or (0, GENESIS_HASH)
     return min((s for s in found if s is not None), default=None), last[0], last[1]
+
+
+def append_rows(lows: dict[str, int], *, using: str) -> int:
+    """Seal the unsealed rows from each table's low id in one statement: lock the head, digest
+    the rows, chain them (a recursive CTE, one step per row: meant for a service's few rows),
+    insert the entries and move the head. The statement's snapshot predates the lock, which is
+    right: rows committed meanwhile by other writers are theirs, sealed by them; the locked head
+    is read in its latest version."""
+    connection = connections[using]
+    qn = connection.ops.quote_name
+    entries, heads = qn(LedgerEntry._meta.db_table), qn(LedgerHead._meta.db_table)
+    inner, outer = _keyed_pads()
+    params: dict = {"inner": inner, "outer": outer}
+    parts = []
+    for i, label in enumerate(sorted(lows)):
+        sealed = SEALED[label]
+        params[f"label{i}"], params[f"low{i}"] = label, lows[label]
+        parts.append(f"""
+            SELECT %(label{i})s AS model, h.history_id,
+                   {_digest_sql(sealed, qn, label=f"label{i}")} AS digest
+            FROM {qn(sealed.history._meta.db_table)} AS h
+            WHERE h.history_id >= %(low{i})s AND NOT EXISTS (
+                SELECT 1 FROM {entries} AS e
+                WHERE e.model = %(label{i})s AND e.kind = 'seal'
+                  AND e.history_id = h.history_id)""")
+    link = (
+        "encode(sha256(convert_to({prev} || ':' || ({seq} + 1)::text || ':' || p.digest, "
+        "'UTF8')), 'hex')"
+    )
+    union = " UNION ALL ".join(parts)
+    sql = f"""
+        WITH RECURSIVE head AS (
+            SELECT sequence, hash FROM {heads} WHERE id = 1 FOR UPDATE
+        ), pending AS (
+            SELECT row_number() OVER (ORDER BY model COLLATE "C", history_id) AS n, *
+            FROM ({union}) AS u
+        ), chain AS (
+            SELECT p.n, p.model, p.history_id, p.digest, head.sequence + 1 AS sequence,
+                   head.hash::text AS prev_hash,
+                   {link.format(prev="head.hash", seq="head.sequence")} AS hash
+            FROM pending AS p CROSS JOIN head
+            WHERE p.n = 1
+            UNION ALL
+            SELECT p.n, p.model, p.history_id, p.digest, c.sequence + 1, c.hash::text,
+                   {link.format(prev="c.hash", seq="c.sequence")}
+            FROM chain AS c JOIN pending AS p ON p.n = c.n + 1
+        ), inserted AS (
+            INSERT INTO {entries}
+                (sequence, model, history_id, kind, digest, prev_hash, hash, sealed_at)
+            SELECT sequence, model, history_id, 'seal', digest, prev_hash, hash, now()
+            FROM chain
+            RETURNING sequence, hash
+        ), last AS (
+            SELECT sequence, hash, (SELECT COUNT(*) FROM inserted) AS added
+            FROM inserted ORDER BY sequence DESC LIMIT 1
+        )
+        UPDATE {heads} SET sequence = last.sequence, hash = last.hash
+        FROM last WHERE {heads}.id = 1
+        RETURNING last.added
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return row[0] if row else 0

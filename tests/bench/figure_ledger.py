@@ -4,8 +4,8 @@ rate, and 32 concurrent writers.
 * Single write: `contact_point_consent_set` (a real change each call) with the ledger and with
   the sealer replaced by one that only forgets the rows — the same write without the ledger.
   The two kinds of call alternate, each in its own transaction, commit included; medians.
-  Bar: ≤ 1.15×. The records are written to addresses of their own (ledger-bench-…@example.org) and stay (their history is
-  sealed, so deleting them would break the chain).
+  Bar: ≤ 1.15×. The records are written to addresses of their own (ledger-bench-…) and
+  stay (their history is sealed, so deleting them would break the chain).
 * Verification: `ledger_verify` over the whole chain (history written before the ledger is
   sealed first, untimed); the rate in entries/s and 5M entries extrapolated at that rate.
 * Concurrency: 32 threads, each with its own connection, write 10 changes each; the chain must
@@ -37,7 +37,7 @@ CALLS = 10
 
 def forget_rows(*, using: str) -> None:
     """The sealer of the baseline: the write without the ledger."""
-    history_unsealed(using=using)
+    history_unsealed(using=using)  # and forget them
 
 
 def _writer(tag: str):
