@@ -11,6 +11,7 @@ set-based paths and SQLite take the batched Python path.
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Exists, OuterRef
+from django.utils import timezone
 
 from common.audit import history_unsealed
 from consent.ledger import sql
@@ -55,31 +56,45 @@ def _append(head: LedgerHead, items, *, kind: str, using: str) -> int:
 
 def _write(head: LedgerHead, batch: list, *, kind: str, using: str) -> int:
     links = chain(head.hash, head.sequence, (digest for _, _, digest in batch))
-    entries = [
-        LedgerEntry(
-            sequence=sequence,
-            model=label,
-            history_id=history_id,
-            kind=kind,
-            digest=digest,
-            prev_hash=prev_hash,
-            hash=current,
-        )
+    rows = [
+        (sequence, label, history_id, kind, digest, prev_hash, current)
         for (label, history_id, digest), (sequence, prev_hash, current) in zip(
             batch, links, strict=True
         )
     ]
-    LedgerEntry.objects.using(using).bulk_create(entries)
-    head.sequence, head.hash = entries[-1].sequence, entries[-1].hash
+    if connections[using].vendor == "postgresql":
+        now = timezone.now()
+        sql.copy_entries([(*row, now) for row in rows], using=using)
+    else:
+        columns = sql.COPY_COLUMNS[:-1]
+        entries = [LedgerEntry(**dict(zip(columns, row, strict=True))) for row in rows]
+        LedgerEntry.objects.using(using).bulk_create(entries)
+    head.sequence, head.hash = rows[-1][0], rows[-1][-1]
     head.save(using=using, update_fields=["sequence", "hash"])
-    return len(entries)
+    return len(rows)
+
+
+def _sql_digests(sealed, low: int, using: str):
+    while True:
+        rows = sql.unsealed_digests(sealed, low=low, limit=BATCH_SIZE, using=using)
+        yield from rows
+        if len(rows) < BATCH_SIZE:
+            return
+        low = rows[-1][0] + 1
 
 
 def _sealable(unsealed: dict[str, int], using: str):
+    """(label, history_id, digest) of every unsealed row from each table's low id; PostgreSQL
+    computes the digests itself (the same canonical text, `consent.ledger.sql`)."""
+    set_based = connections[using].vendor == "postgresql"
     for label in sorted(unsealed):
         sealed = SEALED.get(label)
         if sealed is None:
             continue  # a history the ledger does not seal (configuration, lists)
+        if set_based:
+            for history_id, digest in _sql_digests(sealed, unsealed[label], using):
+                yield label, history_id, digest
+            continue
         digest = row_digester(sealed)
         for row in _unsealed_rows(sealed, unsealed[label], using):
             yield label, row[0], digest(row)

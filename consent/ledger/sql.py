@@ -198,3 +198,49 @@ def append_rows(lows: dict[str, int], *, using: str) -> int:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     return row[0] if row else 0
+
+
+def unsealed_digests(sealed: SealedModel, *, low: int, limit: int, using: str) -> list[tuple]:
+    """(history_id, digest) of the next `limit` unsealed rows from `low`, digested by
+    PostgreSQL (the batched path: loads, sweeps, the demo seed, the backlog)."""
+    connection = connections[using]
+    qn = connection.ops.quote_name
+    inner, outer = _keyed_pads()
+    sql = f"""
+        SELECT h.history_id, {_digest_sql(sealed, qn)}
+        FROM {qn(sealed.history._meta.db_table)} AS h
+        WHERE h.history_id >= %(low)s AND NOT EXISTS (
+            SELECT 1 FROM {qn(LedgerEntry._meta.db_table)} AS e
+            WHERE e.model = %(label)s AND e.kind = 'seal' AND e.history_id = h.history_id)
+        ORDER BY h.history_id
+        LIMIT %(limit)s
+    """
+    params = {"label": sealed.label, "low": low, "limit": limit, "inner": inner, "outer": outer}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+COPY_COLUMNS = (
+    "sequence",
+    "model",
+    "history_id",
+    "kind",
+    "digest",
+    "prev_hash",
+    "hash",
+    "sealed_at",
+)
+
+
+def copy_entries(rows: list[tuple], *, using: str) -> None:
+    """Write entries (COPY_COLUMNS order) with COPY: a bulk seal writes millions."""
+    connection = connections[using]
+    qn = connection.ops.quote_name
+    columns = ", ".join(qn(name) for name in COPY_COLUMNS)
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {qn(LedgerEntry._meta.db_table)} ({columns}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
