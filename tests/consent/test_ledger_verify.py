@@ -184,3 +184,27 @@ def test_awkward_text_and_erased_rows_verify_alike_on_both_paths(chain, policy):
 
     assert LedgerEntry.objects.filter(kind=LedgerEntry.Kind.ERASE).count() == 2
     assert _first_bad() is None
+
+
+def test_the_command_seals_the_backlog_written_before_the_ledger(chain, capsys):
+    from tests.consent.ledger_helpers import unsealed_rows
+
+    contact = Contact.objects.first()
+    raw(
+        f"INSERT INTO {table(Contact.history.model)} (id, first_name, last_name, email, phone, "
+        "allow_email, allow_bulk_email, allow_phone, allow_sms, allow_postal_mail, allow_tracking, "
+        "restricted, inherent_basis, inherent_basis_note, consent_level, "
+        "data_protection_consent, created_at, state, history_date, history_type, "
+        "history_change_reason, history_source) SELECT id, first_name, last_name, email, phone, "
+        "allow_email, allow_bulk_email, allow_phone, allow_sms, allow_postal_mail, allow_tracking, "
+        "restricted, inherent_basis, inherent_basis_note, consent_level, "
+        "data_protection_consent, created_at, state, created_at, '+', 'legacy', '' "
+        f"FROM {table(Contact)} WHERE id = %s",
+        [contact.pk],
+    )
+    assert unsealed_rows() == 1
+
+    call_command("verify_ledger", "--seal-backlog")
+
+    assert unsealed_rows() == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True
