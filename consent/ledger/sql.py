@@ -136,12 +136,12 @@ def chain_summary(using: str) -> tuple[int | None, int, str]:
     return min((s for s in found if s is not None), default=None), last[0], last[1]
 
 
-def append_rows(lows: dict[str, int], *, using: str) -> int:
+def append_rows(lows: dict[str, int], *, using: str) -> int | None:
     """Seal the unsealed rows from each table's low id in one statement: lock the head, digest
     the rows, chain them (a recursive CTE, one step per row: meant for a service's few rows),
     insert the entries and move the head. The statement's snapshot predates the lock, which is
     right: rows committed meanwhile by other writers are theirs, sealed by them; the locked head
-    is read in its latest version."""
+    is read in its latest version. None when there is no head row to lock."""
     connection = connections[using]
     qn = connection.ops.quote_name
     entries, heads = qn(LedgerEntry._meta.db_table), qn(LedgerHead._meta.db_table)
@@ -197,7 +197,10 @@ def append_rows(lows: dict[str, int], *, using: str) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
-    return row[0] if row else 0
+        if row is not None:
+            return row[0]
+        cursor.execute(f"SELECT 1 FROM {heads} WHERE id = 1")
+        return 0 if cursor.fetchone() else None
 
 
 def unsealed_digests(sealed: SealedModel, *, low: int, limit: int, using: str) -> list[tuple]:
