@@ -7,14 +7,18 @@ Services stamp an instance with `stamp()` before saving; bulk paths pass the sam
 """
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import models, router
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections, models, router, transaction
+from django.db.models import Max
 from django.db.models.deletion import Collector
+from django.utils.module_loading import import_string
 from simple_history.models import HistoricalRecords
-from simple_history.signals import pre_create_historical_record
+from simple_history.signals import post_create_historical_record, pre_create_historical_record
 
 
 class Source(models.TextChoices):
@@ -163,6 +167,7 @@ def _copy_source(sender, instance, history_instance, **kwargs):
 
 def connect():
     pre_create_historical_record.connect(_copy_source, dispatch_uid="audit_copy_source")
+    post_create_historical_record.connect(_note_history, dispatch_uid="audit_note_history")
 
 
 HISTORY_PARAMS = (
@@ -219,3 +224,58 @@ def history_insert_sql(
         f"INSERT INTO {quote_name(history._meta.db_table)} ({', '.join(columns)}) "
         f"SELECT {', '.join(selected)} FROM {rows}"
     )
+
+
+# The consent ledger (consent.ledger) seals history rows in the transaction that wrote them. The
+# connection remembers, per history table, the lowest history id written since the last seal:
+# simple-history's single rows note themselves; set-based paths call `history_mark` first.
+# `history_seal()` (called by `sealed_atomic` services before they commit) hands them to the
+# sealer named by `settings.HISTORY_SEALER`: the lower layers need not know the ledger.
+_UNSEALED = "_history_unsealed"
+_BULK = "_history_bulk"  # a set-based path wrote history since the last seal
+
+
+def history_written(history_model, low_id: int, *, using: str | None = None) -> None:
+    connection = connections[using or router.db_for_write(history_model)]
+    unsealed = connection.__dict__.setdefault(_UNSEALED, {})
+    label = history_model._meta.label_lower
+    unsealed[label] = min(unsealed.get(label, low_id), low_id)
+
+
+def history_mark(*models, using: str | None = None) -> None:
+    """Before a set-based history INSERT: its rows get ids above today's highest."""
+    for model in models:
+        history = model.history.model
+        highest = history._default_manager.using(using).aggregate(top=Max("history_id"))["top"]
+        history_written(history, (highest or 0) + 1, using=using)
+        connections[using or router.db_for_write(history)].__dict__[_BULK] = True
+
+
+def history_unsealed(*, using: str = DEFAULT_DB_ALIAS) -> tuple[dict[str, int], bool]:
+    """Take the connection's unsealed lower bounds per history table, and whether a set-based
+    path wrote some of them (the sealer then takes its batched path)."""
+    state = connections[using].__dict__
+    return state.pop(_UNSEALED, {}), state.pop(_BULK, False)
+
+
+def history_seal(*, using: str = DEFAULT_DB_ALIAS) -> None:
+    if connections[using].__dict__.get(_UNSEALED):
+        import_string(settings.HISTORY_SEALER)(using=using)
+
+
+def sealed_atomic(func):
+    """`transaction.atomic` for audited services: the history they wrote is sealed before
+    commit (the ledger's lock is taken last, so it is held only for the seal and the commit)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with transaction.atomic():
+            result = func(*args, **kwargs)
+            history_seal()
+        return result
+
+    return wrapper
+
+
+def _note_history(sender, history_instance, using=None, **kwargs):
+    history_written(sender, history_instance.pk, using=using)

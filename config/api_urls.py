@@ -13,6 +13,7 @@ from consent.api.configuration import (
 from consent.api.consent_checks import ConsentCheckViewSet
 from consent.api.contact_points import ContactPointConsentViewSet
 from consent.api.data_consents import DataConsentViewSet
+from consent.api.ledger import LedgerVerifyView
 from consent.api.loads import ConsentLoadViewSet
 from consent.api.subjects import ContactViewSet, LeadViewSet
 from marketing_lists.api import MarketingListViewSet
@@ -40,5 +41,6 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("unsubscribe-headers/", include("preference_center.api_urls")),
+    path("ledger/verify/", LedgerVerifyView.as_view(), name="ledger-verify"),
     path("", include(router.urls)),
 ]

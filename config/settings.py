@@ -160,6 +160,8 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="privacy@localhost")
 # django-simple-history: reasons can be long (notes, file names); no history without a change.
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
 SIMPLE_HISTORY_REVERT_DISABLED = True
+# Seals the history rows an audited service wrote, before it commits (the consent ledger).
+HISTORY_SEALER = "consent.ledger.chain.ledger_append"
 
 # Seconds a process keeps an API token's user and permissions (common.authentication): a
 # revoked token or withdrawn permission can still work that long; 0 reads them every request.
@@ -242,6 +244,11 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-consent-loads": {
         "task": "consent.tasks.sweep_consent_loads",
         "schedule": crontab(minute="*/15"),
+    },
+    # After the sweeps: the head then seals the night's expiries too.
+    "publish-ledger-head": {
+        "task": "consent.tasks.publish_ledger_head",
+        "schedule": crontab(hour=3, minute=0),
     },
 }
 # A load still `running` after this long lost its worker (the task limit is an hour).

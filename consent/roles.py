@@ -62,6 +62,8 @@ ROLE_PERMISSIONS = {
         "consent.add_consentload",
         # The progress of their own bulk actions run as jobs (issue 15).
         "consent.view_bulkaction",
+        # The consent ledger: verify the chain and read its head (DESIGN §3.9).
+        "consent.verify_ledger",
     ],
     MARKETING: [
         "subjects.view_account",

@@ -5,6 +5,7 @@ import logging
 from celery import shared_task
 
 from common.jobs import single_run
+from consent.ledger.head import ledger_head_publish
 from consent.services.contact_points import contact_point_consents_expire
 from consent.services.data_consents import data_consents_expire
 
@@ -88,3 +89,9 @@ def run_bulk_action(bulk_id: int) -> str | None:
         if job is None or job.status == BulkAction.Status.DONE:
             return None
         return bulk_action_run(job=job).status
+
+
+@shared_task
+def publish_ledger_head() -> dict:
+    """The daily publication of the consent ledger's head (log and e-mail to the DPO)."""
+    return ledger_head_publish()

@@ -17,7 +17,7 @@ from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from django.utils import timezone
 
-from common.audit import Source, history_attrs, stamp
+from common.audit import Source, history_attrs, history_mark, history_seal, stamp
 from consent.addresses import normalized_address_hash
 from consent.models import (
     ComplianceProfile,
@@ -83,7 +83,9 @@ class DemoSeeder:
             )
             with self.bulk_load(contacts):
                 counts = self.load(generator, ref, contacts, progress=progress)
+                history_mark(Contact, Lead, DataConsent, ContactPointConsent, Suppression)
                 self.write_history(first, generator.ids)
+                history_seal()  # the consent ledger seals the demo's history rows too
             counts["list members"] = self.create_lists(first, generator.ids, now)
             reset_sequences(connection, self.bulk_models())
         analyze(connection, self.bulk_models())

@@ -10,10 +10,9 @@ from datetime import date
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils import timezone
 
-from common.audit import Source, stamp
+from common.audit import Source, sealed_atomic, stamp
 from subjects.lifecycle import transition_for
 from subjects.models import (
     ANONYMIZED_NAME,
@@ -203,7 +202,7 @@ def account_validate(*, account: Account, data: dict) -> None:
     candidate.full_clean()
 
 
-@transaction.atomic
+@sealed_atomic
 def subject_create(
     *, model: type[Subject], data: dict, user=None, source: str = Source.INTERNAL, reason: str = ""
 ) -> Subject:
@@ -216,7 +215,7 @@ def subject_create(
     return subject
 
 
-@transaction.atomic
+@sealed_atomic
 def account_save(*, account: Account, user=None, source: str = Source.INTERNAL) -> Account:
     account.full_clean()
     stamp(account, user=user, source=source, reason="created" if account.pk is None else "edited")
@@ -224,7 +223,7 @@ def account_save(*, account: Account, user=None, source: str = Source.INTERNAL) 
     return account
 
 
-@transaction.atomic
+@sealed_atomic
 def account_delete(*, account: Account, user=None, source: str = Source.INTERNAL) -> None:
     """Delete an account no contact belongs to (it is not a person; its history stays)."""
     if account.contacts.exists():
@@ -263,22 +262,22 @@ def _transition(
     return subject
 
 
-@transaction.atomic
+@sealed_atomic
 def lead_disqualify(*, lead: Lead, user=None, source: str = Source.INTERNAL) -> Lead:
     return _transition(lead, "disqualify", user=user, source=source)
 
 
-@transaction.atomic
+@sealed_atomic
 def lead_reactivate(*, lead: Lead, user=None, source: str = Source.INTERNAL) -> Lead:
     return _transition(lead, "reactivate", user=user, source=source)
 
 
-@transaction.atomic
+@sealed_atomic
 def contact_deactivate(*, contact: Contact, user=None, source: str = Source.INTERNAL) -> Contact:
     return _transition(contact, "deactivate", user=user, source=source)
 
 
-@transaction.atomic
+@sealed_atomic
 def contact_reactivate(*, contact: Contact, user=None, source: str = Source.INTERNAL) -> Contact:
     return _transition(contact, "reactivate", user=user, source=source)
 

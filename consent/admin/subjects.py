@@ -274,6 +274,9 @@ class SubjectAdmin(
     def get_search_results(self, request, queryset, search_term):
         return queryset.search(search_term), False
 
+    def check_as_of_view(self, request, object_id):
+        return subject_check_as_of_view(self, request, object_id)
+
     def get_urls(self):
         opts = self.model._meta
         prefix = f"{opts.app_label}_{opts.model_name}"
@@ -295,9 +298,7 @@ class SubjectAdmin(
             ),
             path(
                 "<path:object_id>/check-as-of/",
-                self.admin_site.admin_view(
-                    lambda request, object_id: subject_check_as_of_view(self, request, object_id)
-                ),
+                self.admin_site.admin_view(self.check_as_of_view),
                 name=f"{prefix}_check_as_of",
             ),
             path(

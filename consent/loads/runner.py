@@ -39,6 +39,7 @@ from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
+from common.audit import history_seal
 from consent.addresses import (
     field_error,
 )
@@ -315,6 +316,8 @@ class _Run:
                         stage, user_id=load.created_by_id, reason=self._reason()
                     )
                     started = self._phase("write", started)
+                    history_seal()
+                    started = self._phase("ledger", started)
                     _finish(load, ConsentLoad.Status.DONE, self.report)
                 self._phase("commit", started)
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 
-from common.audit import history_insert_sql
+from common.audit import history_insert_sql, history_mark
 from consent.loads.report import WRITE_OUTCOMES
 from consent.loads.rows import from_micros
 from consent.loads.staging import PLAN, Stage, captured_sql
@@ -228,4 +228,5 @@ def _bulk_history(records: list, *, update: bool, user, reason: str, now: dateti
 def stage_write(stage: Stage, *, user_id: int | None, reason: str) -> int:
     """Write what the stage planned: set-based SQL on PostgreSQL, ORM batches elsewhere."""
     writer = _write_postgres if stage.postgres else _write_orm
+    history_mark(ContactPointConsent)  # the ledger seals the rows written from here on
     return writer(stage, user_id=user_id, reason=reason)

@@ -14,6 +14,7 @@ from consent.models.data_consent import (
     DataPolicy,
     ErasureRecord,
 )
+from consent.models.ledger import LedgerEntry, LedgerHead
 from consent.models.load import ConsentLoad, ConsentLoadChunk
 from subjects.models import ConsentLevel
 
@@ -30,6 +31,8 @@ __all__ = [
     "DataConsent",
     "DataPolicy",
     "ErasureRecord",
+    "LedgerEntry",
+    "LedgerHead",
     "Purpose",
     "Suppression",
     "Topic",

@@ -18,7 +18,9 @@ from common.audit import (
     Source,
     history_attrs,
     history_insert_sql,
+    history_mark,
     history_params,
+    sealed_atomic,
     stamp,
 )
 from consent.addresses import address_hash, field_error, normalize_address, normalized_address_hash
@@ -217,7 +219,7 @@ def contact_point_consent_validate(
     )
 
 
-@transaction.atomic
+@sealed_atomic
 def contact_point_consent_set(
     *,
     channel: str,
@@ -304,7 +306,7 @@ def _consents_expire(*, now: datetime, batch_size: int, set_based: bool) -> int:
     return expired
 
 
-@transaction.atomic
+@sealed_atomic
 def _expire_batch(*, now: datetime, batch_size: int) -> int:
     batch = list(
         ContactPointConsent.objects.due_for_expiry(now=now)
@@ -319,6 +321,7 @@ def _expire_batch(*, now: datetime, batch_size: int) -> int:
     for record in batch:
         for name, value in changes.items():
             setattr(record, name, value)
+    history_mark(ContactPointConsent)
     ContactPointConsent.history.bulk_history_create(
         batch,
         batch_size=batch_size,
@@ -330,7 +333,7 @@ def _expire_batch(*, now: datetime, batch_size: int) -> int:
     return len(batch)
 
 
-@transaction.atomic
+@sealed_atomic
 def _expire_batch_sql(*, now: datetime, after: tuple | None, batch_size: int) -> list[tuple]:
     """Expire the next due opt-ins after `after` = (expires_at, id) in that order; return the
     (expires_at, id) of each. Walking on from the last key, a skipped row is not read again."""
@@ -370,6 +373,7 @@ def _expire_batch_sql(*, now: datetime, after: tuple | None, batch_size: int) ->
         **{f"set_{name}": value for name, value in state.items()},
         **history_params(now=timezone.now(), reason="expired", source=Source.SYSTEM),
     }
+    history_mark(ContactPointConsent)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
@@ -391,7 +395,7 @@ def suppress(
     )
 
 
-@transaction.atomic
+@sealed_atomic
 def suppression_add(
     *, channel: str, value: str, reason: str = "", user=None, source: str = Source.INTERNAL
 ) -> tuple[Suppression, bool]:
@@ -405,7 +409,7 @@ def suppression_add(
     )
 
 
-@transaction.atomic
+@sealed_atomic
 def suppression_remove(
     *, channel: str, value: str, user, reason: str, source: str = Source.INTERNAL
 ) -> bool:

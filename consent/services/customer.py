@@ -12,11 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from common.audit import Evidence
+from common.audit import Evidence, sealed_atomic
 from consent.addresses import field_error, is_suppressed, normalize_address
 from consent.models import (
     Channel,
@@ -113,7 +112,7 @@ def _has_consent_at_level(subject: Subject, level: int, today: date) -> bool:
 # Writes
 
 
-@transaction.atomic
+@sealed_atomic
 def customer_choices_record(
     *,
     profile: ComplianceProfile,
@@ -169,7 +168,7 @@ def _check_choices(profile: ComplianceProfile, choices: list[Choice]) -> None:
             raise field_error("topic", "This topic belongs to another purpose.")
 
 
-@transaction.atomic
+@sealed_atomic
 def customer_opt_in_record(
     *,
     profile: ComplianceProfile,

@@ -12,7 +12,17 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from common.audit import Evidence, Source, history_attrs, history_insert_sql, history_params, stamp
+from common.audit import (
+    Evidence,
+    Source,
+    history_attrs,
+    history_insert_sql,
+    history_mark,
+    history_params,
+    history_seal,
+    sealed_atomic,
+    stamp,
+)
 from consent.models import ConsentLevelSubstatus, DataConsent, DataPolicy
 from consent.services.contact_points import EXPIRY_BATCH_SIZE
 from consent.services.summaries import refresh_subjects_of, subjects_recompute_sql
@@ -115,7 +125,7 @@ def data_consent_create_validate(
     return consent
 
 
-@transaction.atomic
+@sealed_atomic
 def data_consent_create(
     *,
     policy: DataPolicy,
@@ -191,7 +201,7 @@ def data_consent_update_validate(*, consent: DataConsent, data: dict) -> None:
     _assign_update(copy.copy(consent), data)
 
 
-@transaction.atomic
+@sealed_atomic
 def data_consent_update(
     *, consent: DataConsent, data: dict, user=None, source: str = Source.INTERNAL
 ) -> DataConsent:
@@ -203,7 +213,7 @@ def data_consent_update(
     return consent
 
 
-@transaction.atomic
+@sealed_atomic
 def data_consent_cancel(
     *, consent: DataConsent, user=None, source: str = Source.INTERNAL, note: str = ""
 ) -> DataConsent:
@@ -229,7 +239,7 @@ def _owners(consent: DataConsent) -> list:
     return [subject for subject in consent.subjects if subject is not None]
 
 
-@transaction.atomic
+@sealed_atomic
 def data_consent_reactivate(
     *, consent: DataConsent, user=None, source: str = Source.INTERNAL, note: str = ""
 ) -> DataConsent:
@@ -287,6 +297,7 @@ def _consents_expire(*, today: date, batch_size: int, set_based: bool) -> int:
                 batch = due[start : start + batch_size]
                 with transaction.atomic():
                     count = expire_batch(batch, today=today, now=timezone.now())
+                    history_seal()
                 expired += count
                 # A consent changed between the read and the locks (cancelled, relinked to
                 # another subject) is left alone; another pass picks it up if still due.
@@ -352,6 +363,7 @@ def _expire_batch_orm(due: list[_Due], *, today: date, now) -> int:
         consent.state = DataConsent.State.INACTIVE
         consent.status_reason = DataConsent.Reason.EXPIRED
         consent.updated_at = now
+    history_mark(DataConsent)
     DataConsent.history.bulk_history_create(
         batch,
         batch_size=BATCH_SIZE,
@@ -376,6 +388,7 @@ def _expire_batch_sql(due: list[_Due], *, today: date, now) -> int:
         "expired": DataConsent.Reason.EXPIRED,
         **history_params(now=now, reason=EXPIRED_REASON, source=Source.SYSTEM),
     }
+    history_mark(DataConsent)
     with connection.cursor() as cursor:
         cursor.execute(_expire_sql(), params)
         subjects = cursor.fetchall()

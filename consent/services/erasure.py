@@ -15,9 +15,11 @@ from django.utils import timezone
 
 from common.audit import (
     Source,
+    sealed_atomic,
     stamp,
 )
 from consent.addresses import normalize_address, normalized_address_hash
+from consent.ledger.chain import ledger_release
 from consent.models import (
     Channel,
     ConsentLoad,
@@ -85,7 +87,12 @@ def _erase_address(*, channel: str, value: str, user, source: str) -> tuple[int,
         )
     records.delete()
     # After the delete: simple-history has just written a deletion row naming the address too.
-    ContactPointConsent.history.filter(channel=channel, value=value).delete()
+    erased = ContactPointConsent.history.filter(channel=channel, value=value)
+    # The ledger records which sealed rows erasure removes (they are not out-of-band deletes).
+    ledger_release(
+        history_model=erased.model, history_ids=erased.values_list("history_id", flat=True)
+    )
+    erased.delete()
     _scrub_admin_log(list(statuses))
     return len(statuses), int(suppressed)
 
@@ -159,7 +166,7 @@ REDACTED = "[redacted on anonymization]"
 SERVICE_REASONS = ("consent given", "edited", "cancelled", "reactivated", "expired", "anonymized")
 
 
-@transaction.atomic
+@sealed_atomic
 def subject_anonymize(
     *, subject: Subject, user=None, source: str = Source.INTERNAL
 ) -> ErasureRecord:

@@ -4,9 +4,7 @@ qualifying a lead, with conversion to a contact that takes the lead's active con
 
 from dataclasses import asdict
 
-from django.db import transaction
-
-from common.audit import Source, stamp
+from common.audit import Source, sealed_atomic, stamp
 from consent.models import DataConsent
 from consent.services.summaries import ConsentSummary, consent_summaries, subjects_refresh
 from subjects import services as subject_services
@@ -17,7 +15,7 @@ from subjects.models import (
 )
 
 
-@transaction.atomic
+@sealed_atomic
 def subject_update(
     *, subject: Subject, data: dict, user=None, source: str = Source.INTERNAL, reason: str = ""
 ) -> Subject:
@@ -34,7 +32,7 @@ def subject_update(
     return subject
 
 
-@transaction.atomic
+@sealed_atomic
 def lead_qualify(
     *, lead: Lead, convert: bool = False, user=None, source: str = Source.INTERNAL
 ) -> Contact | None:

@@ -9,7 +9,7 @@ from django.db import connection
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from common.audit import Source, history_attrs, history_insert_sql, history_params
+from common.audit import Source, history_attrs, history_insert_sql, history_mark, history_params
 from consent.models import DataConsent
 from consent.services.contact_points import BATCH_SIZE
 from subjects import services as subject_services
@@ -75,6 +75,7 @@ def subjects_refresh(
         model.objects.bulk_update(
             changed, [*DERIVED_FIELDS, *PREFERENCE_FIELDS, "updated_at"], batch_size=BATCH_SIZE
         )
+        history_mark(model)
         model.history.bulk_history_create(
             changed,
             batch_size=BATCH_SIZE,
@@ -155,6 +156,7 @@ def subjects_recompute_sql(*, model: type[Subject], ids: list[int], now, reason:
         **{value: value for value in DataProtectionConsent.values},
         **history_params(now=now, reason=reason, source=Source.SYSTEM),
     }
+    history_mark(model)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount

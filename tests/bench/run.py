@@ -36,6 +36,7 @@ FIGURES = (
     "http",
     "load",
     "explain_asof",
+    "ledger",
 )
 
 
@@ -125,6 +126,11 @@ def measure(args: argparse.Namespace) -> list[Figure]:
 
         return figure_expiry.figures(contacts=args.contacts)
 
+    def ledger():
+        from tests.bench import figure_ledger
+
+        return figure_ledger.figures(runs=runs)
+
     def other(script: str):
         from django.conf import settings
 
@@ -146,6 +152,7 @@ def measure(args: argparse.Namespace) -> list[Figure]:
     stage("http", other("bench_http.py"))
     stage("load", other("bench_load.py"))
     stage("explain_asof", explain_asof)
+    stage("ledger", ledger)
     return figures
 
 

@@ -116,7 +116,11 @@ def test_data_consent_cancel_at_scale(
     with django_capture_on_commit_callbacks(execute=True):
         client.post(
             reverse("admin:consent_dataconsent_changelist"),
-            {"action": "cancel_selected", "_selected_action": [c.pk for c in consents]},
+            {
+                "action": "cancel_selected",
+                "_selected_action": [c.pk for c in consents],
+                "reason": "list cleaned up",
+            },
         )
     job = BulkAction.objects.get()
     assert (job.action, job.status, job.done) == ("dataconsent.cancel", "done", 4)

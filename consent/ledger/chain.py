@@ -1,0 +1,144 @@
+"""Appending to the chain, in the transaction that wrote the history rows.
+
+`ledger_append` is the `HISTORY_SEALER` (settings): `common.audit.sealed_atomic` services call
+it just before they commit. It locks the one-row head (`SELECT … FOR UPDATE`), so appenders
+take turns for the few milliseconds between their seal and their commit and the chain never
+forks; then it seals every history row its transaction wrote — the rows above the lowest id
+the connection noted per table that no entry seals yet. On PostgreSQL a service's few rows are
+sealed by one statement (`sql.append_rows`: lock, digests, chain and head in one round trip);
+set-based paths and SQLite take the batched Python path.
+"""
+
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from common.audit import history_unsealed
+from consent.ledger import sql
+from consent.ledger.canonical import SEALED, chain, erase_digest, row_digester
+from consent.models import LedgerEntry, LedgerHead
+
+BATCH_SIZE = 5_000
+
+
+def _unsealed_rows(sealed, low: int, using: str):
+    """The rows from `low` up that no entry seals, in id order, a batch per query (keyset:
+    the batches are written between the reads)."""
+    entry = LedgerEntry.objects.using(using).filter(
+        model=sealed.label, kind=LedgerEntry.Kind.SEAL, history_id=OuterRef("history_id")
+    )
+    unsealed = sealed.history.objects.using(using).filter(~Exists(entry)).order_by("history_id")
+    while True:
+        batch = unsealed.filter(history_id__gte=low).values_list(*sealed.columns)[:BATCH_SIZE]
+        rows = list(batch)
+        yield from rows
+        if len(rows) < BATCH_SIZE:
+            return
+        low = rows[-1][0] + 1
+
+
+def _locked_head(using: str) -> LedgerHead:
+    heads = LedgerHead.objects.using(using)
+    if not heads.filter(pk=1).exists():  # a flushed database (tests) lost the migration's row
+        heads.get_or_create(pk=1)
+    return heads.select_for_update().get(pk=1)
+
+
+def _append(head: LedgerHead, items, *, kind: str, using: str) -> int:
+    """Append (label, history_id, digest) items after `head`; return how many."""
+    batch, count = [], 0
+    for item in items:
+        batch.append(item)
+        if len(batch) >= BATCH_SIZE:
+            count += _write(head, batch, kind=kind, using=using)
+            batch = []
+    if batch:
+        count += _write(head, batch, kind=kind, using=using)
+    return count
+
+
+def _write(head: LedgerHead, batch: list, *, kind: str, using: str) -> int:
+    links = chain(head.hash, head.sequence, (digest for _, _, digest in batch))
+    rows = [
+        (sequence, label, history_id, kind, digest, prev_hash, current)
+        for (label, history_id, digest), (sequence, prev_hash, current) in zip(
+            batch, links, strict=True
+        )
+    ]
+    if connections[using].vendor == "postgresql":
+        now = timezone.now()
+        sql.copy_entries([(*row, now) for row in rows], using=using)
+    else:
+        columns = sql.COPY_COLUMNS[:-1]
+        entries = [LedgerEntry(**dict(zip(columns, row, strict=True))) for row in rows]
+        LedgerEntry.objects.using(using).bulk_create(entries)
+    head.sequence, head.hash = rows[-1][0], rows[-1][-1]
+    head.save(using=using, update_fields=["sequence", "hash"])
+    return len(rows)
+
+
+def _sql_digests(sealed, low: int, using: str):
+    while True:
+        rows = sql.unsealed_digests(sealed, low=low, limit=BATCH_SIZE, using=using)
+        yield from rows
+        if len(rows) < BATCH_SIZE:
+            return
+        low = rows[-1][0] + 1
+
+
+def _sealable(unsealed: dict[str, int], using: str):
+    """(label, history_id, digest) of every unsealed row from each table's low id; PostgreSQL
+    computes the digests itself (the same canonical text, `consent.ledger.sql`)."""
+    set_based = connections[using].vendor == "postgresql"
+    for label in sorted(unsealed):
+        sealed = SEALED.get(label)
+        if sealed is None:
+            continue  # a history the ledger does not seal (configuration, lists)
+        if set_based:
+            for history_id, digest in _sql_digests(sealed, unsealed[label], using):
+                yield label, history_id, digest
+            continue
+        digest = row_digester(sealed)
+        for row in _unsealed_rows(sealed, unsealed[label], using):
+            yield label, row[0], digest(row)
+
+
+def ledger_append(*, using: str = DEFAULT_DB_ALIAS) -> int:
+    """Seal the history rows this transaction wrote; return how many entries were added."""
+    lows, bulk = history_unsealed(using=using)
+    unsealed = {label: low for label, low in lows.items() if label in SEALED}
+    if not unsealed:
+        return 0
+    if not bulk and connections[using].vendor == "postgresql":
+        added = sql.append_rows(unsealed, using=using)  # one statement: lock, seal, head
+        if added is not None:
+            return added
+        # No head row (a flushed database): create it, then take the batched path.
+    head = _locked_head(using)
+    return _append(head, _sealable(unsealed, using), kind=LedgerEntry.Kind.SEAL, using=using)
+
+
+def ledger_release(*, history_model, history_ids, using: str = DEFAULT_DB_ALIAS) -> int:
+    """Before erasure deletes sealed history rows: an erase entry for each, so the verifier
+    knows the rows were removed by the service, not out of band."""
+    label = history_model._meta.label_lower
+    if label not in SEALED:
+        return 0
+    head = _locked_head(using)
+    sealed_ids = (
+        LedgerEntry.objects.using(using)
+        .filter(model=label, kind=LedgerEntry.Kind.SEAL, history_id__in=list(history_ids))
+        .order_by("history_id")
+        .values_list("history_id", flat=True)
+    )
+    items = [(label, history_id, erase_digest(label, history_id)) for history_id in sealed_ids]
+    return _append(head, items, kind=LedgerEntry.Kind.ERASE, using=using)
+
+
+@transaction.atomic
+def ledger_seal_backlog(*, using: str = DEFAULT_DB_ALIAS) -> int:
+    """Seal every history row of the sealed models that no entry seals yet: the history
+    written before the ledger existed (run once after upgrading). Returns the entries added."""
+    head = _locked_head(using)
+    everything = dict.fromkeys(SEALED, 0)
+    return _append(head, _sealable(everything, using), kind=LedgerEntry.Kind.SEAL, using=using)

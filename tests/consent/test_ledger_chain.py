@@ -1,0 +1,189 @@
+"""The consent ledger's appender (consent/ledger/chain.py): every write path seals the history
+rows it writes in its own transaction, one entry per row, and the chain stays valid."""
+
+from datetime import date, timedelta
+
+import pytest
+from django.utils import timezone
+
+from common.audit import Evidence
+from consent.ledger.canonical import entry_hash
+from consent.ledger.verify import ledger_verify
+from consent.loads.runner import consent_load_create, consent_load_run
+from consent.models import (
+    ComplianceProfile,
+    ContactPointConsent,
+    DataConsent,
+    LedgerEntry,
+    LedgerHead,
+)
+from consent.models.ledger import GENESIS_HASH
+from consent.services.contact_points import (
+    contact_point_consent_set,
+    contact_point_consents_expire,
+    suppression_add,
+)
+from consent.services.data_consents import data_consent_cancel, data_consents_expire
+from consent.services.erasure import subject_anonymize
+from consent.services.subjects import lead_qualify, subject_update
+from subjects.models import Contact, Lead
+from subjects.services import SYSTEM, contact_deactivate
+from tests import factories
+from tests.consent.ledger_helpers import entry_for, unsealed_rows
+
+pytestmark = pytest.mark.django_db
+
+OPTED_IN = ContactPointConsent.Status.OPTED_IN
+OPTED_OUT = ContactPointConsent.Status.OPTED_OUT
+
+
+def _entries() -> int:
+    return LedgerEntry.objects.count()
+
+
+def _history_rows() -> int:
+    models = (ContactPointConsent, DataConsent, Lead, Contact)
+    return sum(model.history.count() for model in models)
+
+
+def _assert_sealed_and_valid():
+    assert unsealed_rows() == 0
+    result = ledger_verify()
+    # PostgreSQL digests bulk rows in SQL: the Python walk must agree with every entry.
+    assert ledger_verify(set_based=False) == result
+    assert result == {
+        "ok": True,
+        "entries": _entries(),
+        "head": {"sequence": _entries(), "hash": LedgerHead.objects.get().hash},
+        "first_bad_entry": None,
+    }
+
+
+@pytest.fixture
+def commercial():
+    return ComplianceProfile.objects.default().purposes.get(name="Commercial")
+
+
+def test_a_service_write_seals_its_history_row_in_the_chain(commercial):
+    before = _entries()
+    record, _, _ = contact_point_consent_set(
+        channel="email",
+        value="ada@example.org",
+        purpose=commercial,
+        status=OPTED_IN,
+        evidence=Evidence(source="api", reason="signed up"),
+    )
+
+    assert _entries() == before + 1
+    row = record.history.get()
+    entry = entry_for(row)
+    previous = LedgerEntry.objects.filter(sequence=entry.sequence - 1).first()
+    prev_hash = previous.hash if previous else GENESIS_HASH
+    assert (entry.sequence, entry.prev_hash) == (before + 1, prev_hash)
+    assert entry.hash == entry_hash(prev_hash, entry.sequence, entry.digest)
+    assert LedgerHead.objects.get().hash == entry.hash
+    _assert_sealed_and_valid()
+
+
+def test_the_entries_hold_no_address(commercial):
+    contact_point_consent_set(
+        channel="email",
+        value="secret.person@example.org",
+        purpose=commercial,
+        status=OPTED_IN,
+        evidence=Evidence(source="api"),
+    )
+    text = " ".join(str(v) for row in LedgerEntry.objects.values_list() for v in row)
+    assert "secret.person" not in text
+
+
+def test_subject_and_data_consent_writes_are_sealed_row_for_row(policy):
+    history_before, entries_before = _history_rows(), _entries()
+    contact = factories.contact()
+    consent = factories.consent(subject=contact, policy_obj=policy)
+    data_consent_cancel(consent=consent)
+    subject_update(subject=contact, data={"allow_sms": False}, user=SYSTEM)
+    lead = factories.lead()
+    lead_qualify(lead=lead, convert=True)
+
+    written = _history_rows() - history_before
+    assert written >= 8
+    assert _entries() - entries_before == written
+    _assert_sealed_and_valid()
+
+
+def test_a_lifecycle_transition_of_the_subjects_app_is_sealed():
+    contact = factories.contact()
+    before = _entries()
+    contact_deactivate(contact=contact)
+    assert _entries() == before + 1
+    _assert_sealed_and_valid()
+
+
+def test_a_bulk_load_seals_every_row_it_writes(commercial):
+    history_before, entries_before = ContactPointConsent.history.count(), _entries()
+    text = "channel,value,purpose,topic,status,source,reason,captured_at,requested_by\n" + "".join(
+        f"email,person{n}@example.org,Commercial,,opted_in,,fair,,\n" for n in range(30)
+    )
+    load = consent_load_create(file=text.encode(), file_name="c.csv", dispatch=False)
+    load = consent_load_run(load=load)
+
+    assert load.status == "done", load.message
+    written = ContactPointConsent.history.count() - history_before
+    assert written == 30
+    assert _entries() - entries_before == written
+    _assert_sealed_and_valid()
+
+
+def test_the_data_consent_expiry_sweep_seals_its_rows(policy):
+    for _ in range(3):
+        factories.consent(subject=factories.contact(), policy_obj=policy)
+    history_before, entries_before = _history_rows(), _entries()
+
+    assert data_consents_expire(today=date.today() + timedelta(days=4000)) == 3
+
+    written = _history_rows() - history_before
+    assert written >= 6  # the consents and their subjects' derived fields
+    assert _entries() - entries_before == written
+    _assert_sealed_and_valid()
+
+
+def test_the_contact_point_expiry_sweep_seals_its_rows(commercial):
+    for n in range(3):
+        contact_point_consent_set(
+            channel="email",
+            value=f"soon{n}@example.org",
+            purpose=commercial,
+            status=OPTED_IN,
+            evidence=Evidence(source="api"),
+            expires_at=timezone.now() + timedelta(days=1),
+        )
+    before = _entries()
+
+    assert contact_point_consents_expire(now=timezone.now() + timedelta(days=2)) == 3
+
+    assert _entries() == before + 3
+    _assert_sealed_and_valid()
+
+
+def test_anonymization_keeps_the_chain_valid_and_records_the_erased_rows(commercial, policy):
+    contact = factories.contact(email="gone@example.org")
+    factories.consent(subject=contact, policy_obj=policy, note="said so at the desk")
+    for status in (OPTED_IN, OPTED_OUT):
+        contact_point_consent_set(
+            channel="email",
+            value="gone@example.org",
+            purpose=commercial,
+            status=status,
+            evidence=Evidence(source="verbal", description="told me on the phone"),
+        )
+    sealed_cpc_rows = ContactPointConsent.history.filter(value="gone@example.org").count()
+    suppression_add(channel="sms", value="+31612345678", reason="test", user=None)
+
+    subject_anonymize(subject=contact)
+
+    erased = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.ERASE)
+    assert erased.count() == sealed_cpc_rows == 2
+    assert not ContactPointConsent.history.filter(value="gone@example.org").exists()
+    assert Contact.history.filter(id=contact.pk, email__isnull=False).count() == 0
+    _assert_sealed_and_valid()
