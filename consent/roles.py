@@ -60,6 +60,11 @@ ROLE_PERMISSIONS = {
         # Consent loads: imports and the migration from subjects (DESIGN §3.8).
         "consent.view_consentload",
         "consent.add_consentload",
+        # Data subject requests (DESIGN §3.11): the DPO answers them.
+        "consent.view_datasubjectrequest",
+        "consent.add_datasubjectrequest",
+        "consent.change_datasubjectrequest",
+        "consent.delete_datasubjectrequest",
     ],
     MARKETING: [
         "subjects.view_account",
@@ -110,6 +115,9 @@ ROLE_PERMISSIONS = {
         "consent.add_contactpointconsent",
         "consent.change_contactpointconsent",
         "consent.check_consent",
+        # The service desk takes requests in and follows them; the DPO answers them.
+        "consent.view_datasubjectrequest",
+        "consent.add_datasubjectrequest",
     ],
 }
 

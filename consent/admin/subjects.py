@@ -28,8 +28,9 @@ from consent.forms import (
     LeadForm,
     VerbalConsentForm,
 )
+from consent.reports.access_report import subject_access_report
 from consent.reports.consent_center import subject_consent_center
-from consent.reports.timeline import subject_access_report, subject_timeline
+from consent.reports.timeline import subject_timeline
 from consent.services.erasure import subject_anonymize
 from consent.services.subjects import lead_qualify
 from subjects import services as subject_services

@@ -7,6 +7,7 @@ from consent.models.contact_point import (
     Suppression,
     Topic,
 )
+from consent.models.dashboard import DashboardFigure
 from consent.models.data_consent import (
     ConsentLevelSubstatus,
     DataConsent,
@@ -14,6 +15,7 @@ from consent.models.data_consent import (
     ErasureRecord,
 )
 from consent.models.load import ConsentLoad, ConsentLoadChunk
+from consent.models.requests import DataSubjectRequest
 from subjects.models import ConsentLevel
 
 __all__ = [
@@ -25,8 +27,10 @@ __all__ = [
     "ConsentLoad",
     "ConsentLoadChunk",
     "ContactPointConsent",
+    "DashboardFigure",
     "DataConsent",
     "DataPolicy",
+    "DataSubjectRequest",
     "ErasureRecord",
     "Purpose",
     "Suppression",

@@ -20,6 +20,7 @@ from consent.models import (
     Channel,
     ContactPointConsent,
     DataConsent,
+    DataSubjectRequest,
     ErasureRecord,
 )
 from consent.services.contact_points import Status, lock_address, suppress
@@ -116,6 +117,15 @@ def contact_points_erase_for(
 REDACTED = "[redacted on anonymization]"
 
 
+def _scrub_requests(subject: Subject) -> None:
+    """The subject's data subject requests keep their dates and kinds, not who asked, the notes
+    or the access reports sent (each holds the person's data), nor in their history rows."""
+    requests = DataSubjectRequest.objects.for_subject(subject)
+    ids = list(requests.values_list("pk", flat=True))
+    requests.update(requester=ANONYMIZED_NAME, notes="", access_report=None)
+    DataSubjectRequest.history.filter(id__in=ids).update(requester=ANONYMIZED_NAME, notes="")
+
+
 # Reasons the services write themselves; any other reason is free text and may hold PII.
 SERVICE_REASONS = ("consent given", "edited", "cancelled", "reactivated", "expired", "anonymized")
 
@@ -158,6 +168,7 @@ def subject_anonymize(
     contact_point_counts = contact_points_erase_for(
         email=email, phone=phone, user=user, source=source
     )
+    _scrub_requests(subject)
     return ErasureRecord.objects.create(
         subject_type=field,
         subject_id=subject.pk,
