@@ -162,6 +162,8 @@ def data_subject_request_complete(
         request.access_report = access_report
     if request.kind == Kind.ERASURE:
         request.erasure_record = _erasure_outcome(request, user=user, source=source)
+        # The anonymization scrubbed who asked and the notes: keep its scrub, not our copy.
+        request.refresh_from_db(fields=["requester", "notes", "access_report"])
     request.status = Status.DONE
     request.outcome = outcome
     request.completed_at = timezone.now()
