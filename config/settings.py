@@ -1,6 +1,7 @@
 """Settings, read from the environment (django-environ). Nothing is required: the defaults run
 the app on SQLite with eager Celery tasks. See `.env.example` for every variable."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -192,6 +193,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=55 * 60)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=60 * 60)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+DASHBOARD_REFRESH_MINUTES = env.int("DASHBOARD_REFRESH_MINUTES", default=10)
 CELERY_BEAT_SCHEDULE = {
     "expire-data-consents": {
         "task": "consent.tasks.expire_data_consents",
@@ -200,6 +202,11 @@ CELERY_BEAT_SCHEDULE = {
     "expire-contact-point-consents": {
         "task": "consent.tasks.expire_contact_point_consents",
         "schedule": crontab(hour=2, minute=15),
+    },
+    # The dashboard's charts (DESIGN §5): computed in the background, read by the admin index.
+    "refresh-dashboard-figures": {
+        "task": "consent.tasks.refresh_dashboard_figures",
+        "schedule": timedelta(minutes=DASHBOARD_REFRESH_MINUTES),
     },
 }
 

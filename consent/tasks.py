@@ -58,3 +58,15 @@ def run_consent_load(load_id: int) -> str | None:
         load = consent_load_run(load=load)
         logger.info("consent load %s: %s %s", load_id, load.status, load.counts)
         return load.status
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def refresh_dashboard_figures() -> int | None:
+    """Recompute the dashboard's figures (every DASHBOARD_REFRESH_MINUTES, and on demand)."""
+    from consent.services.dashboard import dashboard_figures_refresh
+
+    with single_run("refresh_dashboard_figures", timeout=SWEEP_LOCK_SECONDS) as acquired:
+        if not acquired:
+            logger.info("refresh_dashboard_figures already running; skipped")
+            return None
+        return len(dashboard_figures_refresh())
