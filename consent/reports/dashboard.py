@@ -196,7 +196,11 @@ def _selected(row: dict, selection: str) -> bool:
 
 def _trend_link(selection: str, week: str, status: str) -> str:
     following = date.fromisoformat(week) + timedelta(days=7)
-    params = {"status__exact": status, "captured_at__gte": week, "captured_at__lt": following}
+    params = {
+        "status__exact": status,
+        "captured_at__gte": f"{week}T00:00:00+00:00",
+        "captured_at__lt": f"{following.isoformat()}T00:00:00+00:00",
+    }
     kind, _, value = selection.partition(":")
     if kind:
         params[f"{kind}__exact"] = value
