@@ -166,7 +166,9 @@ class DataSubjectRequestAdmin(ServiceAdminMixin, SimpleHistoryAdmin):
     @admin.display(description="Due", ordering="due_at")
     def due(self, obj):
         if obj.is_open and obj.due_at < timezone.now():
-            return format_html('<strong class="overdue">{:%Y-%m-%d} (overdue)</strong>', obj.due_at)
+            return format_html(
+                '<strong class="overdue">{} (overdue)</strong>', f"{obj.due_at:%Y-%m-%d}"
+            )
         return f"{obj.due_at:%Y-%m-%d}"
 
     # ---- the buttons --------------------------------------------------------------------
