@@ -177,6 +177,8 @@ SPECTACULAR_SETTINGS = {
         "SourceEnum": "common.audit.Source",
         "LeadStatusEnum": "subjects.models.Lead.Status",
         "ContactPointStatusEnum": "consent.models.contact_point.ContactPointConsent.Status",
+        "DataSubjectRequestKindEnum": "consent.models.requests.DataSubjectRequest.Kind",
+        "DataSubjectRequestStatusEnum": "consent.models.requests.DataSubjectRequest.Status",
     },
 }
 
