@@ -26,7 +26,7 @@ os.environ.setdefault("DEBUG", "true")
 from tests.bench import database  # noqa: E402
 from tests.bench.results import Figure, table, write_json  # noqa: E402
 
-FIGURES = ("audience", "lists", "timeline", "preferences", "expiry", "checks", "load")
+FIGURES = ("audience", "lists", "timeline", "preferences", "expiry", "dashboard", "checks", "load")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -110,6 +110,11 @@ def measure(args: argparse.Namespace) -> list[Figure]:
 
         return figure_expiry.figures(contacts=args.contacts)
 
+    def dashboard():
+        from tests.bench import figure_dashboard
+
+        return figure_dashboard.figures(runs=runs, contacts=args.contacts)
+
     def other(script: str):
         from django.conf import settings
 
@@ -127,6 +132,7 @@ def measure(args: argparse.Namespace) -> list[Figure]:
     stage("timeline", timeline)
     stage("preferences", preferences)
     stage("expiry", expiry)
+    stage("dashboard", dashboard)
     stage("checks", other("bench_checks.py"))
     stage("load", other("bench_load.py"))
     return figures
