@@ -13,6 +13,9 @@ from subjects.models import ConsentLevel
 MAX_VALIDITY_DAYS = 36_600  # a century; beyond that a date overflows long before it matters
 
 
+REPORT_TEXT_FIELDS = ("recipients_text", "retention_text", "source_text", "rights_text")
+
+
 class ReportTexts(models.Model):
     """What the access report (Art. 15(1)) says for a data policy, or for the purposes of a
     compliance profile, beside the data itself; an empty text falls back to a default."""

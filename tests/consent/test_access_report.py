@@ -168,3 +168,22 @@ def test_the_api_report_keeps_its_fields_and_adds_the_art_15_sections(configured
     assert report["policies"][0]["retention"] == "Two years after your last order."
     assert report["purposes"][0]["recipients"] == "Our mailing provider."
     assert report["data_consents"][0]["consent_level_label"] == "(4) Marketing"
+
+
+def test_the_dpo_sets_the_texts_through_the_api(as_dpo, contact, dpo):
+    policy = factories.policy()
+    response = as_dpo.patch(
+        f"/api/v1/data-policies/{policy.pk}/", {"retention_text": "Five years."}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    profile = ComplianceProfile.objects.get(is_default=True)
+    response = as_dpo.patch(
+        f"/api/v1/compliance-profiles/{profile.pk}/",
+        {"rights_text": "Mail dpo@acme.example."},
+        format="json",
+    )
+    assert response.json()["rights_text"] == "Mail dpo@acme.example."
+    factories.consent(subject=contact, policy_obj=policy)
+    assert subject_access_report(subject=contact, user=dpo)["policies"][0]["retention"] == (
+        "Five years."
+    )
