@@ -147,12 +147,13 @@ class DataSubjectRequestAdmin(ServiceAdminMixin, SimpleHistoryAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # one at a time, from a still-open request's page
+        return actions
+
     def delete_model(self, request, obj):
         data_subject_request_delete(request=obj, user=request.user, source=Source.INTERNAL)
-
-    def delete_queryset(self, request, queryset):
-        for obj in queryset:
-            self.delete_model(request, obj)
 
     @admin.display(description="Subject")
     def subject_link(self, obj):

@@ -8,6 +8,7 @@ table. Nothing here scans a large table.
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from urllib.parse import urlencode
 
 from django.urls import reverse
@@ -43,8 +44,13 @@ class Picture:
     stale: bool = False
 
 
+@lru_cache(maxsize=16)
+def _changelist_url(model_name: str) -> str:
+    return reverse(f"admin:{model_name}_changelist")
+
+
 def _changelist(model_name: str, **params) -> str:
-    url = reverse(f"admin:{model_name}_changelist")
+    url = _changelist_url(model_name)
     return f"{url}?{urlencode(params)}" if params else url
 
 
@@ -162,13 +168,9 @@ def source_label(code: str) -> str:
     return Source(code).label if code in Source else code.replace("_", " ").capitalize()
 
 
-def trend_choices(rows: list[dict]) -> list[tuple[str, str]]:
+def trend_choices(rows: list[dict], purposes: dict, topic_rows: list) -> list[tuple[str, str]]:
     """The selections of the trend chart: everything, one purpose, one topic, one source."""
-    purposes = dict(Purpose.objects.values_list("pk", "name"))
-    topics = {
-        pk: f"{purposes.get(p, '?')} / {name}"
-        for pk, p, name in Topic.objects.values_list("pk", "purpose_id", "name")
-    }
+    topics = {pk: f"{purposes.get(p, '?')} / {name}" for pk, p, name in topic_rows}
     choices = [("", "All purposes, topics and sources")]
     choices += [
         (f"purpose:{pk}", f"Purpose: {purposes[pk]}")
@@ -209,7 +211,10 @@ def _trend_link(selection: str, week: str, status: str) -> str:
 
 def trend_picture(figure: DashboardFigure | None, now: datetime, selection: str = "") -> Picture:
     rows = figure.rows if figure else []
-    choices = dict(trend_choices(rows))
+    purposes = dict(Purpose.objects.values_list("pk", "name"))
+    topic_rows = list(Topic.objects.values_list("pk", "purpose_id", "name"))
+    topics = {pk: name for pk, _, name in topic_rows}
+    choices = dict(trend_choices(rows, purposes, topic_rows))
     selection = selection if selection in choices else ""
     weeks = [w.isoformat() for w in trend_weeks(timezone.localdate(now))]
     ins, outs = dict.fromkeys(weeks, 0), dict.fromkeys(weeks, 0)
@@ -219,8 +224,6 @@ def trend_picture(figure: DashboardFigure | None, now: datetime, selection: str 
             outs[row["week"]] += row["opt_outs"]
     in_links = [_trend_link(selection, w, "opted_in") for w in weeks]
     out_links = [_trend_link(selection, w, "opted_out") for w in weeks]
-    purposes = dict(Purpose.objects.values_list("pk", "name"))
-    topics = dict(Topic.objects.values_list("pk", "name"))
     picture = Picture(
         key="opt_trend",
         title=f"Opt-ins and opt-outs per week, last 26 weeks — {choices[selection]}",
@@ -320,4 +323,5 @@ def dashboard_pictures(*, user, trend: str = "") -> list[Picture]:
 
 
 def missing_figures() -> bool:
-    return DashboardFigure.objects.filter(key__in=list(FIGURES)).count() < len(FIGURES)
+    stored = set(DashboardFigure.objects.values_list("key", flat=True))
+    return not stored >= set(FIGURES)

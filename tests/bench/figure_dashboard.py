@@ -44,8 +44,9 @@ def figures(*, runs: int, contacts: int) -> list[Figure]:
     settings.DEBUG = True  # capture the SQL once
     with captured_queries() as ctx:
         page()
+    queries = list(ctx.captured_queries)
     settings.DEBUG = False
-    unbounded = unbounded_counts(ctx.captured_queries)
+    unbounded = unbounded_counts(queries)
     seconds = median_seconds(page, runs=runs)
     floor = median_seconds(_floor, runs=runs)
     judged = contacts >= JUDGED_FROM
@@ -57,7 +58,7 @@ def figures(*, runs: int, contacts: int) -> list[Figure]:
             floor * 1000,
             BAR,
             passed,
-            note=f"{len(ctx.captured_queries)} queries"
+            note=f"{len(queries)} queries"
             + (f"; UNBOUNDED COUNT: {unbounded[0][:120]}" if unbounded else "")
             + ("" if judged else "; informational below 1M"),
         ),
