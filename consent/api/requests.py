@@ -177,10 +177,11 @@ class DataSubjectRequestViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def refuse(self, request, pk=None):
         """Refuse the request, with the reason the person is told."""
+        obj = self.get_object()  # an unknown id is a 404 whatever the body
         body = RefuseSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         obj = data_subject_request_refuse(
-            request=self.get_object(), **body.validated_data, user=request.user, source=Source.API
+            request=obj, **body.validated_data, user=request.user, source=Source.API
         )
         return self._answered(obj)
 
@@ -188,10 +189,11 @@ class DataSubjectRequestViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def extend(self, request, pk=None):
         """Extend the deadline (Art. 12(3)), with the reason."""
+        obj = self.get_object()  # an unknown id is a 404 whatever the body
         body = ExtendSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         obj = data_subject_request_extend(
-            request=self.get_object(), **body.validated_data, user=request.user, source=Source.API
+            request=obj, **body.validated_data, user=request.user, source=Source.API
         )
         return self._answered(obj)
 
