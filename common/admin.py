@@ -12,6 +12,7 @@ from django.core.paginator import Paginator
 from django.http import HttpResponseBadRequest, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils.dateparse import parse_datetime
 from django.utils.functional import cached_property
 from django.utils.text import slugify
 
@@ -224,10 +225,15 @@ class DateRangeFilter(admin.FieldListFilter):
             if not raw:
                 continue
             try:
-                day = date.fromisoformat(raw)
-            except ValueError as exc:
-                raise IncorrectLookupParameters(f"Enter a valid date for {self.title}.") from exc
-            conditions[lookup] = day + timedelta(days=shift)
+                conditions[lookup] = date.fromisoformat(raw) + timedelta(days=shift)
+            except ValueError:
+                # An instant (the dashboard links a week's exact bounds) is taken as it is.
+                moment = parse_datetime(raw)
+                if moment is None:
+                    raise IncorrectLookupParameters(
+                        f"Enter a valid date for {self.title}."
+                    ) from None
+                conditions[lookup] = moment
         return queryset.filter(**conditions)
 
     def range_form(self, changelist):

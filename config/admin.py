@@ -2,11 +2,15 @@
 
 from functools import partial, wraps
 
-from django.contrib import admin
-from django.http import Http404
+from django.contrib import admin, messages
+from django.http import Http404, HttpResponseNotAllowed, StreamingHttpResponse
+from django.shortcuts import redirect
 from django.urls import path, reverse
 
 from common.admin import bounded_count, dpo_views, format_count, is_object_id
+from common.csvutil import csv_lines
+from consent.reports.dashboard import dashboard_pictures, missing_figures
+from consent.tasks import refresh_dashboard_figures
 
 
 class ConsentAdminSite(admin.AdminSite):
@@ -51,6 +55,16 @@ class ConsentAdminSite(admin.AdminSite):
                 self.admin_view(partial(send_link_view, site=self)),
                 name="send_preference_link",
             ),
+            path(
+                "dashboard/refresh/",
+                self.admin_view(self.dashboard_refresh_view),
+                name="dashboard_refresh",
+            ),
+            path(
+                "dashboard/<slug:key>.csv",
+                self.admin_view(self.dashboard_csv_view),
+                name="dashboard_csv",
+            ),
             *super().get_urls(),
         ]
 
@@ -73,5 +87,32 @@ class ConsentAdminSite(admin.AdminSite):
         return super().admin_view(checked, cacheable)
 
     def index(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "dpo_dashboard": self.dpo_dashboard(request)}
+        if missing_figures():
+            refresh_dashboard_figures.delay()  # first visit: compute them in the background
+        extra_context = {
+            **(extra_context or {}),
+            "dpo_dashboard": self.dpo_dashboard(request),
+            "dashboard_pictures": dashboard_pictures(
+                user=request.user, trend=request.GET.get("trend", "")
+            ),
+        }
         return super().index(request, extra_context)
+
+    def dashboard_csv_view(self, request, key):
+        """One picture's numbers as CSV (the trend: every week × purpose/topic × source)."""
+        pictures = {p.key: p for p in dashboard_pictures(user=request.user)}
+        if key not in pictures:
+            raise Http404
+        picture = pictures[key]
+        header, *rows = picture.csv
+        response = StreamingHttpResponse(csv_lines(header, rows), content_type="text/csv")
+        response["Content-Disposition"] = f'attachment; filename="dashboard-{key}.csv"'
+        return response
+
+    def dashboard_refresh_view(self, request):
+        """Recompute the pictures now (in the background when a worker runs)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        refresh_dashboard_figures.delay()
+        messages.success(request, "The dashboard's figures are being refreshed.")
+        return redirect("admin:index")

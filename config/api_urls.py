@@ -15,6 +15,7 @@ from consent.api.contact_points import ContactPointConsentViewSet
 from consent.api.data_consents import DataConsentViewSet
 from consent.api.ledger import LedgerVerifyView
 from consent.api.loads import ConsentLoadViewSet
+from consent.api.requests import DataSubjectRequestViewSet
 from consent.api.subjects import ContactViewSet, LeadViewSet
 from marketing_lists.api import MarketingListViewSet
 from subjects.api import AccountViewSet
@@ -36,6 +37,7 @@ router.register(
 )
 router.register("marketing-lists", MarketingListViewSet, basename="marketinglist")
 router.register("consent-loads", ConsentLoadViewSet, basename="consentload")
+router.register("data-subject-requests", DataSubjectRequestViewSet, basename="datasubjectrequest")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -1,6 +1,7 @@
 """Settings, read from the environment (django-environ). Nothing is required: the defaults run
 the app on SQLite with eager Celery tasks. See `.env.example` for every variable."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -203,6 +204,8 @@ SPECTACULAR_SETTINGS = {
         "SourceEnum": "common.audit.Source",
         "LeadStatusEnum": "subjects.models.Lead.Status",
         "ContactPointStatusEnum": "consent.models.contact_point.ContactPointConsent.Status",
+        "DataSubjectRequestKindEnum": "consent.models.requests.DataSubjectRequest.Kind",
+        "DataSubjectRequestStatusEnum": "consent.models.requests.DataSubjectRequest.Status",
     },
 }
 
@@ -231,6 +234,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=55 * 60)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=60 * 60)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+DASHBOARD_REFRESH_MINUTES = env.int("DASHBOARD_REFRESH_MINUTES", default=10)
 CELERY_BEAT_SCHEDULE = {
     "expire-data-consents": {
         "task": "consent.tasks.expire_data_consents",
@@ -249,6 +253,11 @@ CELERY_BEAT_SCHEDULE = {
     "publish-ledger-head": {
         "task": "consent.tasks.publish_ledger_head",
         "schedule": crontab(hour=3, minute=0),
+    },
+    # The dashboard's charts (DESIGN §5): computed in the background, read by the admin index.
+    "refresh-dashboard-figures": {
+        "task": "consent.tasks.refresh_dashboard_figures",
+        "schedule": timedelta(minutes=DASHBOARD_REFRESH_MINUTES),
     },
 }
 # A load still `running` after this long lost its worker (the task limit is an hour).

@@ -64,6 +64,11 @@ ROLE_PERMISSIONS = {
         "consent.view_bulkaction",
         # The consent ledger: verify the chain and read its head (DESIGN §3.9).
         "consent.verify_ledger",
+        # Data subject requests (DESIGN §3.11): the DPO answers them.
+        "consent.view_datasubjectrequest",
+        "consent.add_datasubjectrequest",
+        "consent.change_datasubjectrequest",
+        "consent.delete_datasubjectrequest",
     ],
     MARKETING: [
         "subjects.view_account",
@@ -116,6 +121,9 @@ ROLE_PERMISSIONS = {
         "consent.change_contactpointconsent",
         "consent.check_consent",
         "consent.view_bulkaction",
+        # The service desk takes requests in and follows them; the DPO answers them.
+        "consent.view_datasubjectrequest",
+        "consent.add_datasubjectrequest",
     ],
 }
 

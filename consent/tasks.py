@@ -95,3 +95,15 @@ def run_bulk_action(bulk_id: int) -> str | None:
 def publish_ledger_head() -> dict:
     """The daily publication of the consent ledger's head (log and e-mail to the DPO)."""
     return ledger_head_publish()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def refresh_dashboard_figures() -> int | None:
+    """Recompute the dashboard's figures (every DASHBOARD_REFRESH_MINUTES, and on demand)."""
+    from consent.services.dashboard import dashboard_figures_refresh
+
+    with single_run("refresh_dashboard_figures", timeout=SWEEP_LOCK_SECONDS) as acquired:
+        if not acquired:
+            logger.info("refresh_dashboard_figures already running; skipped")
+            return None
+        return len(dashboard_figures_refresh())

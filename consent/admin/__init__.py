@@ -7,5 +7,6 @@ from consent.admin import (  # noqa: F401
     data_consents,
     erasure,
     loads,
+    requests,
     subjects,
 )

@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
 
 from common.admin import (
@@ -31,8 +30,10 @@ from consent.forms import (
     LeadForm,
     VerbalConsentForm,
 )
+from consent.reports.access_report import subject_access_report
 from consent.reports.consent_center import subject_consent_center
-from consent.reports.timeline import subject_access_report, subject_timeline
+from consent.reports.pdf import access_report_filename, access_report_pdf
+from consent.reports.timeline import subject_timeline
 from consent.services.contact_points import SUPPRESSED_NO_OP_MESSAGE
 from consent.services.erasure import subject_anonymize
 from consent.services.subjects import lead_qualify
@@ -53,6 +54,12 @@ SUBJECT_EXPORT_FIELDS = [
     ("Restricted", "restricted"),
     ("Created", "created_at"),
 ]
+
+
+def pdf_response(report: dict) -> HttpResponse:
+    response = HttpResponse(access_report_pdf(report), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{access_report_filename(report)}"'
+    return response
 
 
 @dataclass(frozen=True)
@@ -306,6 +313,11 @@ class SubjectAdmin(
                 self.admin_site.admin_view(self.access_report_view),
                 name=f"{prefix}_access_report",
             ),
+            path(
+                "<path:object_id>/access-report/pdf/",
+                self.admin_site.admin_view(self.access_report_pdf_view),
+                name=f"{prefix}_access_report_pdf",
+            ),
             *super().get_urls(),
         ]
 
@@ -362,12 +374,19 @@ class SubjectAdmin(
     def access_report_view(self, request, object_id):
         obj = self._viewable_subject(request, object_id)
         report = subject_access_report(subject=obj, user=request.user)
+        opts = self.model._meta
         context = {
             **self._page_context(request, obj, f"Access report (GDPR Art. 15): {obj}"),
             "report": report,
-            "generated_at": timezone.now(),
+            "pdf_url": reverse(
+                f"admin:{opts.app_label}_{opts.model_name}_access_report_pdf", args=[obj.pk]
+            ),
         }
         return TemplateResponse(request, "admin/subjects/access_report.html", context)
+
+    def access_report_pdf_view(self, request, object_id):
+        obj = self._viewable_subject(request, object_id)
+        return pdf_response(subject_access_report(subject=obj, user=request.user))
 
     def available_actions(self, request, obj):
         return [

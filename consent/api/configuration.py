@@ -12,7 +12,7 @@ from common.audit import Source
 from consent.api.subjects import STATE_CONFLICT_CODES
 from consent.filters import DataPolicyFilterSet
 from consent.models import ComplianceProfile, DataPolicy, Purpose, Topic
-from consent.models.data_consent import MAX_VALIDITY_DAYS
+from consent.models.data_consent import MAX_VALIDITY_DAYS, REPORT_TEXT_FIELDS
 from consent.services.configuration import (
     ConfigurationConflict,
     compliance_profile_save,
@@ -47,6 +47,7 @@ class ComplianceProfileSerializer(ModelSerializer):
             "notice_version",
             "sender_name",
             "data_policy",
+            *REPORT_TEXT_FIELDS,
         ]
 
     def create(self, validated_data):
@@ -190,6 +191,7 @@ class DataPolicySerializer(ModelSerializer):
             "notice_url",
             "notice_version",
             "active",
+            *REPORT_TEXT_FIELDS,
         ]
         extra_kwargs = {"validity_days": {"max_value": MAX_VALIDITY_DAYS}}
 

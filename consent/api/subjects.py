@@ -8,7 +8,8 @@ from rest_framework.response import Response
 from common.api import ModelSerializer, request_user
 from common.audit import Source
 from consent.models import ErasureRecord
-from consent.reports.timeline import subject_access_report, subject_timeline
+from consent.reports.access_report import subject_access_report
+from consent.reports.timeline import subject_timeline
 from consent.services.erasure import subject_anonymize
 from consent.services.subjects import lead_qualify, subject_update
 from subjects import services as subject_services

@@ -8,6 +8,7 @@ from consent.models.contact_point import (
     Suppression,
     Topic,
 )
+from consent.models.dashboard import DashboardFigure
 from consent.models.data_consent import (
     ConsentLevelSubstatus,
     DataConsent,
@@ -16,6 +17,7 @@ from consent.models.data_consent import (
 )
 from consent.models.ledger import LedgerEntry, LedgerHead
 from consent.models.load import ConsentLoad, ConsentLoadChunk
+from consent.models.requests import DataSubjectRequest
 from subjects.models import ConsentLevel
 
 __all__ = [
@@ -28,8 +30,10 @@ __all__ = [
     "ConsentLoad",
     "ConsentLoadChunk",
     "ContactPointConsent",
+    "DashboardFigure",
     "DataConsent",
     "DataPolicy",
+    "DataSubjectRequest",
     "ErasureRecord",
     "LedgerEntry",
     "LedgerHead",

@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from common.audit import Source, audited_history
-from consent.models.data_consent import DataPolicy
+from consent.models.data_consent import DataPolicy, ReportTexts
 from subjects.models import ConsentLevel
 
 
@@ -33,7 +33,7 @@ class ComplianceProfileQuerySet(models.QuerySet):
         return self.get(is_default=True)
 
 
-class ComplianceProfile(models.Model):
+class ComplianceProfile(ReportTexts, models.Model):
     class DoubleOptIn(models.TextChoices):
         OFF = "off", "Off"
         NEW_ONLY = "new_only", "Only for addresses new to the profile"

@@ -13,7 +13,35 @@ from subjects.models import ConsentLevel
 MAX_VALIDITY_DAYS = 36_600  # a century; beyond that a date overflows long before it matters
 
 
-class DataPolicy(models.Model):
+REPORT_TEXT_FIELDS = ("recipients_text", "retention_text", "source_text", "rights_text")
+
+
+class ReportTexts(models.Model):
+    """What the access report (Art. 15(1)) says for a data policy, or for the purposes of a
+    compliance profile, beside the data itself; an empty text falls back to a default."""
+
+    recipients_text = models.TextField(
+        "Recipients",
+        blank=True,
+        help_text="Recipients or categories of recipients (Art. 15(1)(c)).",
+    )
+    retention_text = models.TextField(
+        "Retention", blank=True, help_text="How long the data is kept, or the criteria (15(1)(d))."
+    )
+    source_text = models.TextField(
+        "Source of the data", blank=True, help_text="Where the data comes from (Art. 15(1)(g))."
+    )
+    rights_text = models.TextField(
+        "Rights and how to exercise them",
+        blank=True,
+        help_text="Rectification, erasure, restriction, objection, complaint (Art. 15(1)(e)-(f)).",
+    )
+
+    class Meta:
+        abstract = True
+
+
+class DataPolicy(ReportTexts, models.Model):
     class LegalBasis(models.TextChoices):
         CONSENT = "consent", "Consent"
         CONTRACT = "contract", "Contract"

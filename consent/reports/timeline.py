@@ -116,38 +116,6 @@ def _model_dict(obj: Model, exclude=()) -> dict:
     }
 
 
-def subject_access_report(*, subject: Subject, user) -> dict:
-    """Everything held about a subject (GDPR Art. 15), the timeline included."""
-    consents = (
-        DataConsent.objects.for_subject(subject)
-        .visible_to(user)
-        .select_related("policy", "substatus")
-        .order_by("given_at")
-    )
-    return {
-        "subject_type": subject.subject_type,
-        "subject": _model_dict(subject),
-        "data_consents": [
-            {
-                **_model_dict(consent),
-                "policy_name": consent.policy.name,
-                "legal_basis": consent.policy.legal_basis,
-                "substatus_name": consent.substatus.name if consent.substatus else None,
-            }
-            for consent in consents
-        ],
-        "contact_point_consents": [
-            {
-                **_model_dict(record),
-                "purpose_name": record.purpose.name,
-                "topic_name": record.topic.name if record.topic else None,
-            }
-            for record in _contact_point_records(subject)
-        ],
-        "timeline": [entry.as_dict() for entry in subject_timeline(subject=subject, user=user)],
-    }
-
-
 def _address_match(subject: Subject) -> Q | None:
     """Contact-point rows of the subject's current addresses; None when it has none."""
     match = None

@@ -26,6 +26,7 @@ from consent.models import (
     ConsentLoadChunk,
     ContactPointConsent,
     DataConsent,
+    DataSubjectRequest,
     ErasureRecord,
     Suppression,
 )
@@ -162,6 +163,15 @@ def consent_load_files_erase() -> int:
 REDACTED = "[redacted on anonymization]"
 
 
+def _scrub_requests(subject: Subject) -> None:
+    """The subject's data subject requests keep their dates and kinds, not who asked, the notes
+    or the access reports sent (each holds the person's data), nor in their history rows."""
+    requests = DataSubjectRequest.objects.for_subject(subject)
+    ids = list(requests.values_list("pk", flat=True))
+    requests.update(requester=ANONYMIZED_NAME, notes="", access_report=None)
+    DataSubjectRequest.history.filter(id__in=ids).update(requester=ANONYMIZED_NAME, notes="")
+
+
 # Reasons the services write themselves; any other reason is free text and may hold PII.
 SERVICE_REASONS = ("consent given", "edited", "cancelled", "reactivated", "expired", "anonymized")
 
@@ -207,6 +217,8 @@ def subject_anonymize(
         emails=emails, phones=phones, user=user, source=source
     )
     contact_point_counts["load_file_chunks_deleted"] = consent_load_files_erase()
+
+    _scrub_requests(subject)
     return ErasureRecord.objects.create(
         subject_type=field,
         subject_id=subject.pk,

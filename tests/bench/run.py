@@ -32,6 +32,7 @@ FIGURES = (
     "timeline",
     "preferences",
     "expiry",
+    "dashboard",
     "checks",
     "http",
     "load",
@@ -131,6 +132,11 @@ def measure(args: argparse.Namespace) -> list[Figure]:
 
         return figure_ledger.figures(runs=runs)
 
+    def dashboard():
+        from tests.bench import figure_dashboard
+
+        return figure_dashboard.figures(runs=runs, contacts=args.contacts)
+
     def other(script: str):
         from django.conf import settings
 
@@ -148,6 +154,7 @@ def measure(args: argparse.Namespace) -> list[Figure]:
     stage("timeline", timeline)
     stage("preferences", preferences)
     stage("expiry", expiry)
+    stage("dashboard", dashboard)
     stage("checks", other("bench_checks.py"))
     stage("http", other("bench_http.py"))
     stage("load", other("bench_load.py"))

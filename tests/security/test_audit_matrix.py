@@ -40,6 +40,7 @@ from consent.models import (
     ContactPointConsent,
     DataConsent,
     DataPolicy,
+    DataSubjectRequest,
     ErasureRecord,
     Purpose,
     Suppression,
@@ -47,6 +48,7 @@ from consent.models import (
 )
 from consent.services.contact_points import suppression_add
 from consent.services.data_consents import data_consent_cancel
+from consent.services.requests import data_subject_request_create
 from marketing_lists.models import MarketingList, MarketingListMember
 from marketing_lists.services import marketing_list_members_change, marketing_list_save
 from subjects import services as subject_services
@@ -580,6 +582,27 @@ def nothing_written(w: World, _):
     pass
 
 
+def open_request(w: World) -> DataSubjectRequest:
+    return data_subject_request_create(kind="access", contact=factories.contact(), user=w.staff)
+
+
+def erasure_request(w: World) -> DataSubjectRequest:
+    return data_subject_request_create(kind="erasure", contact=factories.contact(), user=w.staff)
+
+
+def admin_request_action(name: str, **data) -> Callable:
+    def act(w: World, obj):
+        url = reverse("admin:consent_datasubjectrequest_action", args=[obj.pk, name])
+        response = w.admin.post(url, data)
+        assert response.status_code == 302, _page_errors(response)
+
+    return act
+
+
+def _later(w, obj):
+    return {"due_at": (obj.due_at + timedelta(days=20)).isoformat(), "reason": "archives"}
+
+
 # ---------------------------------------------------------------------------------------------
 # The matrix
 
@@ -918,6 +941,33 @@ API_CASES = [
         Source.LOADED,
         {ContactPointConsent: "legacy.csv"},
     ),
+    *_crud(
+        "data-subject-requests",
+        open_request,
+        {"kind": "access", "requester": "Ada, by letter"},
+        {"notes": "called back"},
+        {DataSubjectRequest: "received"},
+        {DataSubjectRequest: "edited"},
+        delete=open_request,
+    ),
+    api_case(
+        "data-subject-requests complete",
+        open_request,
+        api("post", "data-subject-requests/{id}/complete/", {"outcome": "sent"}),
+        {DataSubjectRequest: "completed"},
+    ),
+    api_case(
+        "data-subject-requests refuse",
+        open_request,
+        api("post", "data-subject-requests/{id}/refuse/", {"reason": "not the person"}),
+        {DataSubjectRequest: "refused"},
+    ),
+    api_case(
+        "data-subject-requests extend",
+        open_request,
+        api("post", "data-subject-requests/{id}/extend/", _later),
+        {DataSubjectRequest: "deadline extended: archives"},
+    ),
 ]
 
 ADMIN_CASES = [
@@ -1142,6 +1192,42 @@ ADMIN_CASES = [
         admin_unsuppress,
         {Suppression: "asked to be mailed again"},
     ),
+    admin_case(
+        "admin-add consent.DataSubjectRequest",
+        nothing,
+        admin_add(DataSubjectRequest, kind="access", requester="Ada, by letter"),
+        {DataSubjectRequest: "received"},
+    ),
+    admin_case(
+        "admin-change consent.DataSubjectRequest",
+        open_request,
+        admin_change(notes="called back"),
+        {DataSubjectRequest: "edited"},
+    ),
+    admin_case(
+        "admin-delete consent.DataSubjectRequest",
+        open_request,
+        admin_delete_page,
+        {DataSubjectRequest: "deleted"},
+    ),
+    admin_case(
+        "admin-view consent_datasubjectrequest_action",  # complete an access request
+        open_request,
+        admin_request_action("complete", outcome="sent"),
+        {DataSubjectRequest: "completed"},
+    ),
+    admin_case(
+        "admin-view consent_datasubjectrequest_action erasure",
+        erasure_request,
+        admin_request_action("complete", outcome=""),
+        {DataSubjectRequest: "completed", Contact: "anonymized"},
+    ),
+    admin_case(
+        "admin-view consent_datasubjectrequest_action refuse",
+        open_request,
+        admin_request_action("refuse", reason="not the person"),
+        {DataSubjectRequest: "refused"},
+    ),
     Case(
         "admin-view consent_consentload_confirm",  # upload (the add page), preview, confirm
         nothing,
@@ -1334,6 +1420,9 @@ READ_ONLY_ADMIN_VIEWS += ("_export", "_lookup", "_sample")  # CSV exports, "Supp
 
 
 READ_ONLY_ADMIN_VIEWS += ("_check", "_check_as_of")  # consent checks: pure reads (GET)
+
+
+READ_ONLY_ADMIN_VIEWS += ("_report", "_pdf")  # access reports (and as kept by a request), PDFs
 COVERED_ELSEWHERE = ("_lifecycle",)
 
 
