@@ -15,6 +15,7 @@ from consent.api.contact_points import ContactPointConsentViewSet
 from consent.api.data_consents import DataConsentViewSet
 from consent.api.loads import ConsentLoadViewSet
 from consent.api.subjects import ContactViewSet, LeadViewSet
+from consent.api.webhooks import WebhookEndpointViewSet
 from marketing_lists.api import MarketingListViewSet
 from subjects.api import AccountViewSet
 
@@ -33,6 +34,7 @@ router.register(
 router.register("consent-checks", ConsentCheckViewSet, basename="consentcheck")
 router.register("marketing-lists", MarketingListViewSet, basename="marketinglist")
 router.register("consent-loads", ConsentLoadViewSet, basename="consentload")
+router.register("webhooks", WebhookEndpointViewSet, basename="webhookendpoint")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

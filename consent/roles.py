@@ -60,6 +60,14 @@ ROLE_PERMISSIONS = {
         # Consent loads: imports and the migration from subjects (DESIGN §3.8).
         "consent.view_consentload",
         "consent.add_consentload",
+        # Outbound webhooks (DESIGN §3.10): DPO only; redeliver needs change_webhookdelivery.
+        "consent.view_webhookendpoint",
+        "consent.add_webhookendpoint",
+        "consent.change_webhookendpoint",
+        "consent.delete_webhookendpoint",
+        "consent.view_webhookdelivery",
+        "consent.change_webhookdelivery",
+        "consent.view_espfeedbackevent",
     ],
     MARKETING: [
         "subjects.view_account",

@@ -7,4 +7,5 @@ from consent.admin import (  # noqa: F401
     erasure,
     loads,
     subjects,
+    webhooks,
 )

@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from consent.addresses import (
@@ -51,7 +52,9 @@ from consent.models import (
     ComplianceProfile,
     ConsentLoad,
     ConsentLoadChunk,
+    ContactPointConsent,
 )
+from consent.webhooks.events import contact_points_loaded
 
 logger = logging.getLogger(__name__)
 
@@ -204,6 +207,10 @@ def _finish(load: ConsentLoad, status: str, report: "Report", message: str = "")
     return load
 
 
+def _last_history_id() -> int:
+    return ContactPointConsent.history.aggregate(last=Max("history_id"))["last"] or 0
+
+
 class _Run:
     def __init__(self, load: ConsentLoad):
         self.load = load
@@ -233,9 +240,11 @@ class _Run:
                 _finish(load, ConsentLoad.Status.FAILED, self.report, message=self._rejected())
             else:
                 with transaction.atomic():
+                    last_history_id = _last_history_id()
                     self.report.written = stage_write(
                         stage, user_id=load.created_by_id, reason=self._reason()
                     )
+                    contact_points_loaded(after_history_id=last_history_id, history_date=stage.now)
                     started = self._phase("write", started)
                     _finish(load, ConsentLoad.Status.DONE, self.report)
                 self._phase("commit", started)

@@ -13,7 +13,9 @@ from consent.models.data_consent import (
     DataPolicy,
     ErasureRecord,
 )
+from consent.models.esp_feedback import EspFeedbackEvent
 from consent.models.load import ConsentLoad, ConsentLoadChunk
+from consent.models.webhooks import WebhookDelivery, WebhookEndpoint, WebhookEventType
 from subjects.models import ConsentLevel
 
 __all__ = [
@@ -28,7 +30,11 @@ __all__ = [
     "DataConsent",
     "DataPolicy",
     "ErasureRecord",
+    "EspFeedbackEvent",
     "Purpose",
     "Suppression",
     "Topic",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEventType",
 ]

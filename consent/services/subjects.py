@@ -9,6 +9,7 @@ from django.db import transaction
 from common.audit import Source, stamp
 from consent.models import DataConsent
 from consent.services.summaries import ConsentSummary, consent_summaries, subjects_refresh
+from consent.webhooks.events import data_consents_changed
 from subjects import services as subject_services
 from subjects.models import (
     Contact,
@@ -56,6 +57,7 @@ def lead_qualify(
                 reason=f"linked to contact {contact.pk} on conversion of lead {lead.pk}",
             )
             consent.save()
+        data_consents_changed(consents, action="linked")
         subjects_refresh(
             model=Contact,
             ids=[contact.pk],
