@@ -12,6 +12,7 @@ from consent.services.webhooks import webhook_delivery_redeliver, webhook_endpoi
 
 
 class WebhookEndpointForm(ServiceModelForm):
+    url = forms.URLField(max_length=500, assume_scheme="https")
     events = forms.MultipleChoiceField(
         choices=WebhookEventType.choices, widget=forms.CheckboxSelectMultiple
     )
