@@ -150,14 +150,16 @@ def _record(delivery: WebhookDelivery, outcome: Outcome, result: DrainResult) ->
 
 
 def _next_retry(endpoint: WebhookEndpoint) -> datetime | None:
-    first = (
+    """When the earliest failed head is due again. Rows queued behind a head keep their
+    creation time (they wait for the head, not for a clock), and due heads that another run
+    claimed are that run's: only future retries count."""
+    return (
         WebhookDelivery.objects.pending()
-        .filter(endpoint_id=endpoint.pk)
+        .filter(endpoint_id=endpoint.pk, next_attempt_at__gt=timezone.now())
         .order_by("next_attempt_at")
         .values_list("next_attempt_at", flat=True)
         .first()
     )
-    return first
 
 
 def endpoints_due(*, now: datetime | None = None) -> list[int]:
