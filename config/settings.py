@@ -268,4 +268,7 @@ WEBHOOK_RETRY_HOURS = env.float("WEBHOOK_RETRY_HOURS", default=24.0)
 WEBHOOK_RUN_SECONDS = env.float("WEBHOOK_RUN_SECONDS", default=50.0)
 # django-anymail: its tracking webhooks at /esp/<provider>/tracking/ require HTTP basic auth
 # with ANYMAIL_WEBHOOK_SECRET ("user:password"); without it they answer 403.
+# Mailgun signs its webhooks and anymail requires that key too (MAILGUN_WEBHOOK_SIGNING_KEY).
 ANYMAIL = {"WEBHOOK_SECRET": env("ANYMAIL_WEBHOOK_SECRET"), **_ANYMAIL_ESP}
+if env("MAILGUN_WEBHOOK_SIGNING_KEY", default=""):
+    ANYMAIL["MAILGUN_WEBHOOK_SIGNING_KEY"] = env("MAILGUN_WEBHOOK_SIGNING_KEY")

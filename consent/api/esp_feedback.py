@@ -9,6 +9,7 @@ only the entry point that hands each event to `esp_feedback_record`.
 
 from functools import wraps
 
+from anymail.exceptions import AnymailConfigurationError
 from anymail.webhooks.amazon_ses import AmazonSESTrackingWebhookView
 from anymail.webhooks.brevo import BrevoTrackingWebhookView
 from anymail.webhooks.mailgun import MailgunTrackingWebhookView
@@ -51,13 +52,17 @@ def esp_tracking_received(sender, event, esp_name, **kwargs) -> None:
 
 def _secret_required(view):
     """Without a configured basic-auth secret anymail would accept anyone's posts (with a
-    warning): refuse them instead, so nobody can opt addresses out by posting fake events."""
+    warning): refuse them instead, so nobody can opt addresses out by posting fake events. A
+    provider whose own setting is missing (Mailgun's signing key) is refused too, not a 500."""
 
     @wraps(view)
     def guarded(request, *args, **kwargs):
         if not settings.ANYMAIL.get("WEBHOOK_SECRET"):
             return HttpResponseForbidden("ESP feedback is not configured (ANYMAIL_WEBHOOK_SECRET).")
-        return view(request, *args, **kwargs)
+        try:
+            return view(request, *args, **kwargs)
+        except AnymailConfigurationError as exc:  # e.g. Mailgun's signing key is missing
+            return HttpResponseForbidden(f"ESP feedback is not configured: {exc}")
 
     return csrf_exempt(guarded)
 

@@ -57,9 +57,12 @@ def test_the_delivery_log_and_redeliver(as_dpo, client_for, marketer):
     assert rows[0]["data"]["value"] == "a1@example.org"  # newest first
     first = WebhookDelivery.objects.order_by("pk").first()
     WebhookDelivery.objects.filter(pk=first.pk).update(status="failed", last_error="HTTP 500")
-    assert as_dpo.get(f"{WEBHOOKS}{endpoint_id}/deliveries/?status=failed").json()["results"][0][
-        "last_error"
-    ] == "HTTP 500"
+    assert (
+        as_dpo.get(f"{WEBHOOKS}{endpoint_id}/deliveries/?status=failed").json()["results"][0][
+            "last_error"
+        ]
+        == "HTTP 500"
+    )
     assert as_dpo.get(f"{WEBHOOKS}{endpoint_id}/deliveries/?status=odd").status_code == 400
 
     redeliver = f"{WEBHOOKS}{endpoint_id}/deliveries/{first.pk}/redeliver/"

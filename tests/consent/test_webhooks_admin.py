@@ -36,7 +36,9 @@ def test_the_delivery_log_shows_status_and_error_and_redelivers(client, dpo, mar
     endpoint = WebhookEndpoint.objects.create(
         url="http://127.0.0.1:9/in", events=["contact_point_consent.changed"]
     )
-    factories.cp_consent(value="log@example.org", purpose_obj=factories.purpose(), status="opted_in")
+    factories.cp_consent(
+        value="log@example.org", purpose_obj=factories.purpose(), status="opted_in"
+    )
     delivery = WebhookDelivery.objects.get()
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
         status="failed", attempts=12, last_error="ConnectionRefused"

@@ -87,7 +87,9 @@ def test_no_endpoint_no_outbox_row(commercial):
     assert WebhookDelivery.objects.count() == 0
 
 
-def test_the_delivery_run_is_started_only_after_commit(commercial, django_capture_on_commit_callbacks):
+def test_the_delivery_run_is_started_only_after_commit(
+    commercial, django_capture_on_commit_callbacks
+):
     endpoint()
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         factories.cp_consent(value="d@example.org", purpose_obj=commercial, status="opted_in")
