@@ -100,6 +100,10 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the dev server read while a management command writes.
     DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA journal_mode=WAL;"
+    # A transaction takes the write lock when it begins: one that read first and then writes
+    # would otherwise fail at once ("database is locked") when a Celery worker wrote meanwhile
+    # (the webhook outbox is written by the web process and updated by the worker).
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # django-axes first: it refuses a locked-out username+IP before any password is checked.
