@@ -83,12 +83,30 @@ def subscribed_endpoints(event_type: str) -> list[WebhookEndpoint]:
 def dispatch_after_commit(endpoint_ids: Iterable[int]) -> None:
     """Start a delivery run per endpoint once the transaction commits. `robust`: a broker that
     is down must not fail the committed change; the periodic sweep finds the rows later."""
-    from consent.tasks import deliver_webhooks  # the task module imports the delivery
-
+    connection = transaction.get_connection()
+    token = getattr(connection, "_webhook_epoch", 0)
     for endpoint_id in sorted(set(endpoint_ids)):
-        transaction.on_commit(
-            lambda endpoint_id=endpoint_id: deliver_webhooks.delay(endpoint_id), robust=True
-        )
+        transaction.on_commit(_Dispatch(endpoint_id, token), robust=True)
+
+
+class _Dispatch:
+    """One after-commit callback per change, but one run per endpoint per commit: the
+    callbacks registered before a commit share its token, and the first one that runs for an
+    endpoint dispatches for all of them (a load or a sweep emits thousands in one commit)."""
+
+    def __init__(self, endpoint_id: int, token: int):
+        self.endpoint_id, self.token = endpoint_id, token
+
+    def __call__(self) -> None:
+        from consent.tasks import deliver_webhooks  # the task module imports the delivery
+
+        connection = transaction.get_connection()
+        connection._webhook_epoch = max(getattr(connection, "_webhook_epoch", 0), self.token + 1)
+        dispatched = connection.__dict__.setdefault("_webhook_dispatched", {})
+        if dispatched.get(self.endpoint_id) == self.token:
+            return
+        dispatched[self.endpoint_id] = self.token
+        deliver_webhooks.delay(self.endpoint_id)
 
 
 # ---------------------------------------------------------------------------------------------

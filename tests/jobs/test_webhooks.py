@@ -73,8 +73,10 @@ def test_receiver_killed_mid_stream_nothing_lost_order_kept_per_address(endpoint
     receiver.stop()  # killed mid-stream: listening socket and open connections cut
     make_changes(purpose, range(10, 20))  # changes keep coming while it is down
     assert wait_for(
-        lambda: WebhookDelivery.objects.filter(attempts__gt=1).exists()
-        or WebhookDelivery.objects.exclude(last_error="").exists(),
+        lambda: (
+            WebhookDelivery.objects.filter(attempts__gt=1).exists()
+            or WebhookDelivery.objects.exclude(last_error="").exists()
+        ),
         timeout=30,
     ), "no attempt failed while the receiver was down"
     receiver.start()  # back, on the same port
