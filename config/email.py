@@ -29,14 +29,16 @@ def email_settings(url: str) -> tuple[dict, dict]:
         return environ.Env.email_url_config(url), {}
     module, key_setting = ESP_BACKENDS[scheme]
     anymail: dict = {}
-    user = unquote(parts.username or "")
-    password = unquote(parts.password or "")
+    # From the raw netloc: API keys are case-sensitive (`hostname` would lower-case them).
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    user, password = unquote(user), unquote(password)
     if key_setting:
-        anymail[key_setting] = user or unquote(parts.hostname or "")
+        anymail[key_setting] = user or unquote(host)
     if scheme == "mailjet" and password:
         anymail["MAILJET_SECRET_KEY"] = password
-    if scheme == "mailgun" and parts.hostname and user:
-        anymail["MAILGUN_API_URL"] = f"https://{parts.hostname}/v3"
+    if scheme == "mailgun" and host and user:
+        anymail["MAILGUN_API_URL"] = f"https://{host}/v3"
     query = dict(parse_qsl(parts.query))
     if module == "amazon_ses" and "region" in query:
         anymail["AMAZON_SES_CLIENT_PARAMS"] = {"region_name": query["region"]}

@@ -26,7 +26,7 @@ os.environ.setdefault("DEBUG", "true")
 from tests.bench import database  # noqa: E402
 from tests.bench.results import Figure, table, write_json  # noqa: E402
 
-FIGURES = ("audience", "lists", "timeline", "preferences", "expiry", "checks", "load")
+FIGURES = ("audience", "lists", "timeline", "preferences", "expiry", "checks", "load", "webhooks")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -110,6 +110,11 @@ def measure(args: argparse.Namespace) -> list[Figure]:
 
         return figure_expiry.figures(contacts=args.contacts)
 
+    def webhooks():
+        from tests.bench import figure_webhooks
+
+        return figure_webhooks.figures()
+
     def other(script: str):
         from django.conf import settings
 
@@ -129,6 +134,10 @@ def measure(args: argparse.Namespace) -> list[Figure]:
     stage("expiry", expiry)
     stage("checks", other("bench_checks.py"))
     stage("load", other("bench_load.py"))
+    stage(
+        "webhooks",
+        lambda: __import__("tests.bench.figure_webhooks").bench.figure_webhooks.figures(),
+    )
     return figures
 
 

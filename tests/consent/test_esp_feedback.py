@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from consent.models import ComplianceProfile, ContactPointConsent, EspFeedbackEvent, Purpose
+from consent.models import ComplianceProfile, ContactPointConsent, EspFeedbackEvent
 from tests import factories
 
 AUTH = "Basic " + base64.b64encode(b"esp-user:esp-password").decode()

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from common.audit import Evidence
 from consent.addresses import normalized_address_hash
-from consent.models import DataConsent, WebhookDelivery, WebhookEndpoint, WebhookEventType
+from consent.models import WebhookDelivery, WebhookEndpoint, WebhookEventType
 from consent.services.contact_points import (
     contact_point_consent_set,
     contact_point_consents_expire,
