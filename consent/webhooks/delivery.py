@@ -10,13 +10,14 @@ answers. A run that dies leaves its claims to expire: the rows go out again (at 
 receivers dedupe on `webhook-id`).
 """
 
+import http.client
 import json
+import ssl
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from time import monotonic
 
-import urllib3
 from django.conf import settings
 from django.db.models import F, Min, Q
 from django.utils import timezone
@@ -28,6 +29,7 @@ from consent.webhooks.targets import Target, TargetRefused, target_resolve
 Status = WebhookDelivery.Status
 CLAIM_BATCH = 500
 USER_AGENT = "consent-crm-webhooks/1"
+MAX_RESPONSE_BYTES = 64 * 1024  # of a receiver's answer; a longer one closes the connection
 _RECORDED_FIELDS = [
     "status",
     "attempts",
@@ -220,72 +222,75 @@ def encode_body(delivery: WebhookDelivery) -> str:
     return json.dumps(delivery.body, separators=(",", ":"), ensure_ascii=False)
 
 
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """TLS to a vetted IP address, with the certificate checked against the URL's host name
+    (SNI and hostname verification use the name, the TCP connection the address)."""
+
+    def __init__(self, address: str, port: int, *, server_hostname: str, timeout: float):
+        super().__init__(address, port, timeout=timeout, context=ssl.create_default_context())
+        self.server_hostname = server_hostname
+
+    def connect(self) -> None:
+        http.client.HTTPConnection.connect(self)
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=self.server_hostname)
+
+
 class Sender:
     """POSTs to one endpoint over a kept-alive connection to its vetted address."""
 
     def __init__(self, endpoint: WebhookEndpoint):
         self.endpoint = endpoint
+        self.webhook = Webhook(endpoint.secret)
         self._target: Target | None = None
-        self._pool: urllib3.HTTPConnectionPool | None = None
+        self._connection: http.client.HTTPConnection | None = None
 
-    def _connection(self) -> tuple[Target, urllib3.HTTPConnectionPool]:
-        if self._pool is None:
-            # Resolved and checked once per run; the connection goes to that very address.
+    def _connect(self) -> tuple[Target, http.client.HTTPConnection]:
+        if self._connection is None:
+            # Resolved and checked once per connection; it goes to that very address.
             target = target_resolve(self.endpoint.url)
-            timeout = urllib3.Timeout(total=settings.WEBHOOK_TIMEOUT_SECONDS)
+            timeout = settings.WEBHOOK_TIMEOUT_SECONDS
             if target.scheme == "https":
-                self._pool = urllib3.HTTPSConnectionPool(
-                    target.address,
-                    target.port,
-                    server_hostname=target.host,
-                    assert_hostname=target.host,
-                    cert_reqs="CERT_REQUIRED",
-                    timeout=timeout,
-                    retries=False,
+                self._connection = _PinnedHTTPSConnection(
+                    target.address, target.port, server_hostname=target.host, timeout=timeout
                 )
             else:
-                self._pool = urllib3.HTTPConnectionPool(
-                    target.address, target.port, timeout=timeout, retries=False
+                self._connection = http.client.HTTPConnection(
+                    target.address, target.port, timeout=timeout
                 )
             self._target = target
-        return self._target, self._pool
+        return self._target, self._connection
 
     def send(self, delivery: WebhookDelivery) -> Outcome:
         try:
-            target, pool = self._connection()
+            target, connection = self._connect()
         except TargetRefused as exc:
             return Outcome(False, error=f"Target refused: {exc}")
         body = encode_body(delivery)
+        at = datetime.now(UTC)
         headers = {
             "Host": target.host_header,
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
-            **signed_headers(
-                secret=self.endpoint.secret,
-                event_id=delivery.event_id,
-                body=body,
-                at=datetime.now(UTC),
-            ),
+            "webhook-id": delivery.event_id,
+            "webhook-timestamp": str(int(at.timestamp())),
+            "webhook-signature": self.webhook.sign(delivery.event_id, at, body),
         }
         try:
-            response = pool.urlopen(
-                "POST",
-                target.path,
-                body=body.encode(),
-                headers=headers,
-                redirect=False,
-                retries=False,
-                preload_content=True,
-            )
-        except urllib3.exceptions.HTTPError as exc:
+            # Headers and body in one write (http.client joins a bytes body to the headers).
+            connection.request("POST", target.path, body=body.encode(), headers=headers)
+            response = connection.getresponse()
+            text = response.read(MAX_RESPONSE_BYTES)
+            if response.will_close or not response.isclosed():
+                self.close()  # closing, or a longer body than we read: a new connection next
+        except (OSError, http.client.HTTPException) as exc:
             self.close()  # a fresh connection (and a fresh check) for the next attempt
             return Outcome(False, error=f"{type(exc).__name__}: {exc}")
         if 200 <= response.status < 300:
             return Outcome(True, response.status)
-        text = response.data[:300].decode("utf-8", "replace")
-        return Outcome(False, response.status, f"HTTP {response.status}: {text}")
+        message = text[:300].decode("utf-8", "replace")
+        return Outcome(False, response.status, f"HTTP {response.status}: {message}")
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
-        self._pool = self._target = None
+        if self._connection is not None:
+            self._connection.close()
+        self._connection = self._target = None
