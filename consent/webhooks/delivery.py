@@ -86,9 +86,15 @@ def endpoint_drain(*, endpoint_id: int, max_seconds: float | None = None) -> Dra
     sender = Sender(endpoint)
     try:
         while batch := _claim_heads(endpoint):
+            claimed, sent = monotonic(), []
             for delivery in batch:
+                # Never send on a claim about to expire (another run could take the row).
+                if monotonic() - claimed > _lease_seconds() - settings.WEBHOOK_TIMEOUT_SECONDS - 5:
+                    break
                 _record(delivery, sender.send(delivery), result)
-            _save_outcomes(batch)
+                sent.append(delivery)
+            _save_outcomes(sent)
+            _release(batch[len(sent) :])
             if monotonic() >= deadline:
                 result.more = True
                 break
@@ -121,7 +127,7 @@ def _claim_heads(endpoint: WebhookEndpoint) -> list[WebhookDelivery]:
     if not heads:
         return []
     token = uuid.uuid4().hex
-    lease = timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS * 2 + 30)
+    lease = timedelta(seconds=_lease_seconds())
     # Conditional: a head another run claimed (or delivered) meanwhile is not taken again.
     WebhookDelivery.objects.pending().filter(pk__in=heads).filter(unclaimed).update(
         claimed_until=now + lease, claim_token=token
@@ -154,6 +160,17 @@ def _record(delivery: WebhookDelivery, outcome: Outcome, result: DrainResult) ->
     else:
         delivery.next_attempt_at = retry_at
         result.failed += 1
+
+
+def _lease_seconds() -> float:
+    return settings.WEBHOOK_TIMEOUT_SECONDS * 2 + 30
+
+
+def _release(unsent: list[WebhookDelivery]) -> None:
+    if unsent:
+        WebhookDelivery.objects.filter(pk__in=[d.pk for d in unsent]).update(
+            claimed_until=None, claim_token=""
+        )
 
 
 def _save_outcomes(batch: list[WebhookDelivery]) -> None:

@@ -151,3 +151,16 @@ def test_a_target_that_became_private_is_refused_at_delivery_time(
     result = endpoint_drain(endpoint_id=endpoint.pk)
     assert result.failed == 1 and receiver.bodies() == []
     assert WebhookDelivery.objects.get().last_error.startswith("Target refused")
+
+
+def test_a_run_stops_sending_before_its_claim_expires(endpoint, receiver, commercial, settings):
+    """A slow receiver: the run releases what it could not send in time, for the next run."""
+    # A lease (2 × timeout + 30 s) too short for even one more send: nothing goes out on it.
+    settings.WEBHOOK_TIMEOUT_SECONDS = -34.9
+    for n in range(3):
+        change(commercial, f"slow{n}@example.org", "opted_in")
+    result = endpoint_drain(endpoint_id=endpoint.pk, max_seconds=0)
+    assert result.delivered == 0 and receiver.bodies() == []
+    assert not WebhookDelivery.objects.exclude(claim_token="").exists()  # released
+    settings.WEBHOOK_TIMEOUT_SECONDS = 10
+    assert endpoint_drain(endpoint_id=endpoint.pk).delivered == 3
