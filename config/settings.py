@@ -187,6 +187,7 @@ SPECTACULAR_SETTINGS = {
         "SourceEnum": "common.audit.Source",
         "LeadStatusEnum": "subjects.models.Lead.Status",
         "ContactPointStatusEnum": "consent.models.contact_point.ContactPointConsent.Status",
+        "WebhookEventTypeEnum": "consent.models.webhooks.WebhookEventType",
     },
 }
 
