@@ -33,6 +33,7 @@ class Source(models.TextChoices):
     LOADED = "loaded", "Loaded"
     API = "api", "API"
     SYSTEM = "system", "System"
+    ESP_FEEDBACK = "esp_feedback", "ESP feedback"
 
 
 @dataclass(frozen=True)

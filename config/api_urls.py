@@ -17,6 +17,7 @@ from consent.api.ledger import LedgerVerifyView
 from consent.api.loads import ConsentLoadViewSet
 from consent.api.requests import DataSubjectRequestViewSet
 from consent.api.subjects import ContactViewSet, LeadViewSet
+from consent.api.webhooks import WebhookEndpointViewSet
 from marketing_lists.api import MarketingListViewSet
 from subjects.api import AccountViewSet
 
@@ -38,6 +39,9 @@ router.register(
 router.register("marketing-lists", MarketingListViewSet, basename="marketinglist")
 router.register("consent-loads", ConsentLoadViewSet, basename="consentload")
 router.register("data-subject-requests", DataSubjectRequestViewSet, basename="datasubjectrequest")
+
+
+router.register("webhooks", WebhookEndpointViewSet, basename="webhookendpoint")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -7,6 +7,8 @@ from pathlib import Path
 import environ
 from celery.schedules import crontab
 
+from config.email import email_settings
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env(
@@ -17,6 +19,8 @@ env = environ.Env(
     SITE_URL=(str, "http://127.0.0.1:8000"),
     PHONE_DEFAULT_REGION=(str, "NL"),
     PREFERENCE_LINK_MAX_AGE_DAYS=(int, 180),
+    WEBHOOK_ALLOW_PRIVATE_TARGETS=(bool, False),
+    ANYMAIL_WEBHOOK_SECRET=(str, ""),
 )
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
@@ -50,6 +54,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "simple_history",
     "axes",
+    "anymail",
     "subjects",
     "consent",
     "marketing_lists",
@@ -154,7 +159,9 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
-EMAIL_CONFIG = env.email_url("EMAIL_URL")
+# EMAIL_URL: an ESP's scheme (sendgrid://KEY, postmark://TOKEN, …) sends through
+# django-anymail's backend for it; smtp://, consolemail://, … as django-environ parses them.
+EMAIL_CONFIG, _ANYMAIL_ESP = email_settings(env("EMAIL_URL"))
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="privacy@localhost")
 
@@ -206,6 +213,7 @@ SPECTACULAR_SETTINGS = {
         "ContactPointStatusEnum": "consent.models.contact_point.ContactPointConsent.Status",
         "DataSubjectRequestKindEnum": "consent.models.requests.DataSubjectRequest.Kind",
         "DataSubjectRequestStatusEnum": "consent.models.requests.DataSubjectRequest.Status",
+        "WebhookEventTypeEnum": "consent.models.webhooks.WebhookEventType",
     },
 }
 
@@ -259,6 +267,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "consent.tasks.refresh_dashboard_figures",
         "schedule": timedelta(minutes=DASHBOARD_REFRESH_MINUTES),
     },
+    # Safety net of the webhook outbox: a delivery run for every endpoint with due retries.
+    "dispatch-due-webhooks": {
+        "task": "consent.tasks.dispatch_due_webhooks",
+        "schedule": 60.0,
+    },
 }
 # A load still `running` after this long lost its worker (the task limit is an hour).
 CONSENT_LOAD_RUNNING_TIMEOUT = env.int("CONSENT_LOAD_RUNNING_TIMEOUT", default=2 * 60 * 60)
@@ -306,3 +319,21 @@ PREFERENCE_CLIENT_IP_HEADER = env("PREFERENCE_CLIENT_IP_HEADER", default="")
 # Optional second List-Unsubscribe target, e.g. unsubscribe@example.org (mailto:).
 UNSUBSCRIBE_MAILTO = env("UNSUBSCRIBE_MAILTO", default="")
 # --- end of preference center ----------------------------------------------------------------
+
+# --- Integrations (DESIGN §3.10): outbound webhooks and ESP feedback ---------------------------
+# Webhooks go to https URLs on public addresses only; true (development, tests) also allows
+# http and private / loopback targets.
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env("WEBHOOK_ALLOW_PRIVATE_TARGETS")
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# Retries: base × 2^(n-1) seconds after the n-th failure, at most the max, for this many hours.
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=5.0)
+WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=60.0 * 60)
+WEBHOOK_RETRY_HOURS = env.float("WEBHOOK_RETRY_HOURS", default=24.0)
+# One delivery run's time budget; a run with more to do queues the next.
+WEBHOOK_RUN_SECONDS = env.float("WEBHOOK_RUN_SECONDS", default=50.0)
+# django-anymail: its tracking webhooks at /esp/<provider>/tracking/ require HTTP basic auth
+# with ANYMAIL_WEBHOOK_SECRET ("user:password"); without it they answer 403.
+# Mailgun signs its webhooks and anymail requires that key too (MAILGUN_WEBHOOK_SIGNING_KEY).
+ANYMAIL = {"WEBHOOK_SECRET": env("ANYMAIL_WEBHOOK_SECRET"), **_ANYMAIL_ESP}
+if env("MAILGUN_WEBHOOK_SIGNING_KEY", default=""):
+    ANYMAIL["MAILGUN_WEBHOOK_SIGNING_KEY"] = env("MAILGUN_WEBHOOK_SIGNING_KEY")

@@ -13,3 +13,10 @@ class ConsentConfig(AppConfig):
         from consent.roles import sync_roles_after_migrate
 
         post_migrate.connect(sync_roles_after_migrate, dispatch_uid="consent_sync_roles")
+
+        # ESP feedback: anymail's documented hook for its tracking webhooks (DESIGN §3.10).
+        from anymail.signals import tracking
+
+        from consent.api.esp_feedback import esp_tracking_received
+
+        tracking.connect(esp_tracking_received, dispatch_uid="consent_esp_feedback")

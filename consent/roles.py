@@ -69,6 +69,14 @@ ROLE_PERMISSIONS = {
         "consent.add_datasubjectrequest",
         "consent.change_datasubjectrequest",
         "consent.delete_datasubjectrequest",
+        # Outbound webhooks (DESIGN §3.10): DPO only; redeliver needs change_webhookdelivery.
+        "consent.view_webhookendpoint",
+        "consent.add_webhookendpoint",
+        "consent.change_webhookendpoint",
+        "consent.delete_webhookendpoint",
+        "consent.view_webhookdelivery",
+        "consent.change_webhookdelivery",
+        "consent.view_espfeedbackevent",
     ],
     MARKETING: [
         "subjects.view_account",

@@ -3,11 +3,13 @@
 import logging
 
 from celery import shared_task
+from django.utils import timezone
 
 from common.jobs import single_run
 from consent.ledger.head import ledger_head_publish
 from consent.services.contact_points import contact_point_consents_expire
 from consent.services.data_consents import data_consents_expire
+from consent.webhooks.delivery import endpoint_drain, endpoints_due
 
 logger = logging.getLogger(__name__)
 SWEEP_LOCK_SECONDS = 60 * 60
@@ -107,3 +109,31 @@ def refresh_dashboard_figures() -> int | None:
             logger.info("refresh_dashboard_figures already running; skipped")
             return None
         return len(dashboard_figures_refresh())
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def deliver_webhooks(self, endpoint_id: int) -> dict:
+    """One delivery run of an endpoint's outbox (DESIGN §3.10). A run stopped by its time
+    budget queues the next at once; one that left retries queues one for the earliest. Both go
+    to the queue this run came from. Eagerly (no broker) nothing is queued: the next change or
+    the periodic sweep picks the retries up."""
+    result = endpoint_drain(endpoint_id=endpoint_id)
+    if not self.request.is_eager:
+        queue = (self.request.delivery_info or {}).get("routing_key") or None
+        if result.more:
+            deliver_webhooks.apply_async(args=[endpoint_id], queue=queue)
+        elif result.next_attempt_at is not None:
+            delay = (result.next_attempt_at - timezone.now()).total_seconds()
+            deliver_webhooks.apply_async(
+                args=[endpoint_id], countdown=max(delay, 0.05), queue=queue
+            )
+    return result.as_dict()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def dispatch_due_webhooks() -> int:
+    """The periodic safety net: a delivery run for every endpoint with due deliveries."""
+    endpoint_ids = endpoints_due()
+    for endpoint_id in endpoint_ids:
+        deliver_webhooks.delay(endpoint_id)
+    return len(endpoint_ids)

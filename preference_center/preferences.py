@@ -14,7 +14,7 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from consent.models import ComplianceProfile, ContactPointConsent, Purpose, Topic
-from consent.services.customer import Choice
+from consent.services.customer import Choice, unsubscribe_choices  # noqa: F401 (re-exported)
 
 Status = ContactPointConsent.Status
 
@@ -118,19 +118,6 @@ def sign_up_choices(
             choices.append(Choice(purpose, None, Status.OPTED_IN))
         choices.extend(Choice(purpose, topic, Status.OPTED_IN) for topic in topics)
     return choices
-
-
-def unsubscribe_choices(
-    *, profile: ComplianceProfile, purpose: Purpose, topic: Topic | None
-) -> list[Choice]:
-    """The opt-outs of an unsubscribe link, per the profile's `unsubscribe_scope`."""
-    scope = profile.unsubscribe_scope
-    if scope == ComplianceProfile.UnsubscribeScope.ALL_COMMERCIAL:
-        purposes = profile.purposes.filter(kind=Purpose.Kind.COMMERCIAL).order_by("pk")
-        return [Choice(p, None, Status.OPTED_OUT) for p in purposes]
-    if scope == ComplianceProfile.UnsubscribeScope.TOPIC and topic is not None:
-        return [Choice(purpose, topic, Status.OPTED_OUT)]
-    return [Choice(purpose, None, Status.OPTED_OUT)]
 
 
 def _status(on: bool) -> str:

@@ -9,4 +9,5 @@ from consent.admin import (  # noqa: F401
     loads,
     requests,
     subjects,
+    webhooks,
 )

@@ -36,6 +36,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
@@ -54,7 +55,9 @@ from consent.models import (
     ComplianceProfile,
     ConsentLoad,
     ConsentLoadChunk,
+    ContactPointConsent,
 )
+from consent.webhooks.events import contact_points_loaded
 
 logger = logging.getLogger(__name__)
 
@@ -283,6 +286,10 @@ def _finish(load: ConsentLoad, status: str, report: "Report", message: str = "")
     return load
 
 
+def _last_history_id() -> int:
+    return ContactPointConsent.history.aggregate(last=Max("history_id"))["last"] or 0
+
+
 class _Run:
     def __init__(self, load: ConsentLoad):
         self.load = load
@@ -312,9 +319,11 @@ class _Run:
                 _finish(load, ConsentLoad.Status.FAILED, self.report, message=self._rejected())
             else:
                 with transaction.atomic():
+                    last_history_id = _last_history_id()
                     self.report.written = stage_write(
                         stage, user_id=load.created_by_id, reason=self._reason()
                     )
+                    contact_points_loaded(after_history_id=last_history_id, history_date=stage.now)
                     started = self._phase("write", started)
                     history_seal()
                     started = self._phase("ledger", started)

@@ -15,9 +15,11 @@ from consent.models.data_consent import (
     DataPolicy,
     ErasureRecord,
 )
+from consent.models.esp_feedback import EspFeedbackEvent
 from consent.models.ledger import LedgerEntry, LedgerHead
 from consent.models.load import ConsentLoad, ConsentLoadChunk
 from consent.models.requests import DataSubjectRequest
+from consent.models.webhooks import WebhookDelivery, WebhookEndpoint, WebhookEventType
 from subjects.models import ConsentLevel
 
 __all__ = [
@@ -35,9 +37,13 @@ __all__ = [
     "DataPolicy",
     "DataSubjectRequest",
     "ErasureRecord",
+    "EspFeedbackEvent",
     "LedgerEntry",
     "LedgerHead",
     "Purpose",
     "Suppression",
     "Topic",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEventType",
 ]

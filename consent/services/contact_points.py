@@ -30,6 +30,11 @@ from consent.models import (
     Suppression,
     Topic,
 )
+from consent.webhooks.events import (
+    contact_point_consent_changed,
+    contact_points_changed,
+    suppression_created,
+)
 
 Status = ContactPointConsent.Status
 
@@ -268,6 +273,7 @@ def contact_point_consent_set(
         lambda: _save_audited(wanted, **history),
     )
     if created:
+        contact_point_consent_changed(record)
         return record, True, True
     if _evidence(record) == _evidence(wanted) and evidence.captured_at in (
         None,
@@ -277,6 +283,7 @@ def contact_point_consent_set(
     for name in (*EVIDENCE_FIELDS, "captured_at"):
         setattr(record, name, getattr(wanted, name))
     _save_audited(record, **history)
+    contact_point_consent_changed(record)
     return record, False, True
 
 
@@ -330,6 +337,7 @@ def _expire_batch(*, now: datetime, batch_size: int) -> int:
         default_date=written_at,
         custom_historical_attrs=history_attrs(Source.SYSTEM),
     )
+    contact_points_changed(batch)
     return len(batch)
 
 
@@ -376,7 +384,12 @@ def _expire_batch_sql(*, now: datetime, after: tuple | None, batch_size: int) ->
     history_mark(ContactPointConsent)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        keys = cursor.fetchall()
+    if keys:  # one event per expired opt-in, one INSERT for the batch
+        contact_points_changed(
+            ContactPointConsent.objects.filter(pk__in=[pk for _, pk in keys]).order_by("pk")
+        )
+    return keys
 
 
 def suppress(
@@ -388,6 +401,7 @@ def suppress(
         )
         stamp(suppression, user=user, source=source, reason=reason or "suppressed")
         suppression.save()
+        suppression_created(suppression)
         return suppression
 
     return _locked_or_created(

@@ -98,6 +98,20 @@ def double_opt_in_required(*, profile: ComplianceProfile, channel: str, value: s
     return False
 
 
+def unsubscribe_choices(
+    *, profile: ComplianceProfile, purpose: Purpose | None, topic: Topic | None
+) -> list[Choice]:
+    """The opt-outs of an unsubscribe (one-click link or an ESP's unsubscribe event), per the
+    profile's `unsubscribe_scope`. Without a known purpose (`None`), every commercial one."""
+    scope = profile.unsubscribe_scope
+    if purpose is None or scope == ComplianceProfile.UnsubscribeScope.ALL_COMMERCIAL:
+        purposes = profile.purposes.filter(kind=Purpose.Kind.COMMERCIAL).order_by("pk")
+        return [Choice(p, None, Status.OPTED_OUT) for p in purposes]
+    if scope == ComplianceProfile.UnsubscribeScope.TOPIC and topic is not None:
+        return [Choice(purpose, topic, Status.OPTED_OUT)]
+    return [Choice(purpose, None, Status.OPTED_OUT)]
+
+
 def _has_consent_at_level(subject: Subject, level: int, today: date) -> bool:
     return (
         DataConsent.objects.for_subject(subject)

@@ -26,6 +26,7 @@ from common.audit import (
 from consent.models import ConsentLevelSubstatus, DataConsent, DataPolicy
 from consent.services.contact_points import EXPIRY_BATCH_SIZE
 from consent.services.summaries import refresh_subjects_of, subjects_recompute_sql
+from consent.webhooks.events import data_consents_changed
 from subjects import services as subject_services
 from subjects.models import (
     Contact,
@@ -159,6 +160,7 @@ def data_consent_create(
     stamp(consent, user=user, source=source, reason=evidence.description or "consent given")
     consent.save()
     refresh_subjects_of([consent], user=user, source=source, reason="data consent added")
+    data_consents_changed([consent], action="created")
     return consent
 
 
@@ -210,6 +212,7 @@ def data_consent_update(
     stamp(consent, user=user, source=source, reason="edited")
     consent.save()
     refresh_subjects_of([consent], user=user, source=source, reason="data consent edited")
+    data_consents_changed([consent], action="edited")
     return consent
 
 
@@ -228,6 +231,7 @@ def data_consent_cancel(
     stamp(consent, user=user, source=source, reason=note or "cancelled")
     consent.save()
     refresh_subjects_of([consent], user=user, source=source, reason="data consent cancelled")
+    data_consents_changed([consent], action="cancelled")
     return consent
 
 
@@ -262,6 +266,7 @@ def data_consent_reactivate(
     stamp(consent, user=user, source=source, reason=note or "reactivated")
     consent.save()
     refresh_subjects_of([consent], user=user, source=source, reason="data consent reactivated")
+    data_consents_changed([consent], action="reactivated")
     return consent
 
 
@@ -373,6 +378,7 @@ def _expire_batch_orm(due: list[_Due], *, today: date, now) -> int:
         custom_historical_attrs=history_attrs(Source.SYSTEM),
     )
     refresh_subjects_of(batch, source=Source.SYSTEM, reason=EXPIRED_SUBJECT_REASON)
+    data_consents_changed(batch, action=EXPIRED_REASON)
     return len(batch)
 
 
@@ -392,6 +398,9 @@ def _expire_batch_sql(due: list[_Due], *, today: date, now) -> int:
     with connection.cursor() as cursor:
         cursor.execute(_expire_sql(), params)
         subjects = cursor.fetchall()
+    if subjects:  # one event per expired consent, one INSERT for the batch
+        expired = DataConsent.objects.filter(pk__in=[row[2] for row in subjects]).order_by("pk")
+        data_consents_changed(expired, action=EXPIRED_REASON)
     for model, index in ((Lead, 0), (Contact, 1)):
         ids = sorted({row[index] for row in subjects} - {None})
         if ids:
@@ -401,7 +410,7 @@ def _expire_batch_sql(due: list[_Due], *, today: date, now) -> int:
 
 def _expire_sql() -> str:
     """Expire the still-due consents of the batch whose subjects are the ones locked; one
-    history row each; return their (lead_id, contact_id)."""
+    history row each; return their (lead_id, contact_id, id)."""
     qn = connection.ops.quote_name
     table = qn(DataConsent._meta.db_table)
     return f"""
@@ -419,5 +428,5 @@ def _expire_sql() -> str:
             RETURNING dc.*
         )
         {history_insert_sql(DataConsent, rows="expired", quote_name=qn)}
-        RETURNING lead_id, contact_id
+        RETURNING lead_id, contact_id, id
     """

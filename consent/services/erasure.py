@@ -32,6 +32,11 @@ from consent.models import (
 )
 from consent.services.contact_points import Status, lock_address, suppress
 from consent.services.summaries import subjects_refresh
+from consent.webhooks.events import (
+    data_consents_changed,
+    deliveries_scrub_address,
+    subject_anonymized,
+)
 from subjects import services as subject_services
 from subjects.models import (
     ANONYMIZED_NAME,
@@ -73,6 +78,7 @@ def _scrub_admin_log(record_ids: list[int]) -> None:
 def _erase_address(*, channel: str, value: str, user, source: str) -> tuple[int, int]:
     """Delete an address's records and their history; an opt-out becomes a suppression first."""
     lock_address(channel, value)
+    deliveries_scrub_address(channel=channel, value_hash=normalized_address_hash(value))
     records = ContactPointConsent.objects.for_address(channel, value)
     statuses = dict(records.values_list("pk", "status"))
     if not statuses:
@@ -191,7 +197,7 @@ def subject_anonymize(
     field = subject.subject_type
     other = "contact" if field == "lead" else "lead"
     unlinked = anonymized = 0
-    scrubbed_ids = []
+    scrubbed_ids, changed = [], {"anonymized": [], "unlinked": []}
     for consent in DataConsent.objects.filter(**{field: subject}).select_related(other):
         other_subject = getattr(consent, other)
         stamp(consent, user=user, source=source, reason="anonymized")
@@ -199,13 +205,17 @@ def subject_anonymize(
             # The consent is also the other subject's (after a conversion): keep it for them.
             setattr(consent, field, None)
             unlinked += 1
+            changed["unlinked"].append(consent)
         else:
             consent.state = DataConsent.State.INACTIVE
             consent.status_reason = DataConsent.Reason.ANONYMIZED
             consent.note, consent.ip_address, consent.user_agent = "", None, ""
             scrubbed_ids.append(consent.pk)
             anonymized += 1
+            changed["anonymized"].append(consent)
         consent.save()
+    for action, consents in changed.items():
+        data_consents_changed(consents, action=action)
     # Free-text evidence may name the person; the history keeps only the service reasons.
     DataConsent.history.filter(id__in=scrubbed_ids).update(note="", ip_address=None, user_agent="")
     DataConsent.history.filter(id__in=scrubbed_ids).exclude(
@@ -217,9 +227,8 @@ def subject_anonymize(
         emails=emails, phones=phones, user=user, source=source
     )
     contact_point_counts["load_file_chunks_deleted"] = consent_load_files_erase()
-
     _scrub_requests(subject)
-    return ErasureRecord.objects.create(
+    record = ErasureRecord.objects.create(
         subject_type=field,
         subject_id=subject.pk,
         erased_by=user if user and user.is_authenticated else None,
@@ -229,3 +238,21 @@ def subject_anonymize(
             **contact_point_counts,
         },
     )
+    subject_anonymized(
+        subject_type=field,
+        subject_id=subject.pk,
+        erasure_record=record,
+        addresses=_address_hashes(emails=emails, phones=phones),
+    )
+    return record
+
+
+def _address_hashes(*, emails, phones) -> list[tuple[str, str]]:
+    """(channel, keyed hash) of each address the subject ever held, for `subject.anonymized`."""
+    return [
+        (channel, normalized_address_hash(_stored_form(channel, value)))
+        for field, values in (("email", emails), ("phone", phones))
+        for value in values
+        if value
+        for channel in SUBJECT_ADDRESS_CHANNELS[field]
+    ]

@@ -7,6 +7,7 @@ from dataclasses import asdict
 from common.audit import Source, sealed_atomic, stamp
 from consent.models import DataConsent
 from consent.services.summaries import ConsentSummary, consent_summaries, subjects_refresh
+from consent.webhooks.events import data_consents_changed
 from subjects import services as subject_services
 from subjects.models import (
     Contact,
@@ -54,6 +55,7 @@ def lead_qualify(
                 reason=f"linked to contact {contact.pk} on conversion of lead {lead.pk}",
             )
             consent.save()
+        data_consents_changed(consents, action="linked")
         subjects_refresh(
             model=Contact,
             ids=[contact.pk],

@@ -38,6 +38,7 @@ FIGURES = (
     "load",
     "explain_asof",
     "ledger",
+    "webhooks",
 )
 
 
@@ -137,6 +138,11 @@ def measure(args: argparse.Namespace) -> list[Figure]:
 
         return figure_dashboard.figures(runs=runs, contacts=args.contacts)
 
+    def webhooks():
+        from tests.bench import figure_webhooks
+
+        return figure_webhooks.figures()
+
     def other(script: str):
         from django.conf import settings
 
@@ -160,6 +166,10 @@ def measure(args: argparse.Namespace) -> list[Figure]:
     stage("load", other("bench_load.py"))
     stage("explain_asof", explain_asof)
     stage("ledger", ledger)
+    stage(
+        "webhooks",
+        lambda: __import__("tests.bench.figure_webhooks").bench.figure_webhooks.figures(),
+    )
     return figures
 
 

@@ -56,6 +56,10 @@ def _session_worker(django_db_setup, django_db_blocker):
         # The test settings' keys: suppression hashes and signed links must match the worker's.
         "SECRET_KEY": settings.SECRET_KEY,
         "SUPPRESSION_HASH_KEY": settings.SUPPRESSION_HASH_KEY,
+        # Webhook receivers listen on 127.0.0.1; a killed receiver is retried within a second.
+        "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+        "WEBHOOK_RETRY_BASE_SECONDS": "0.2",
+        "WEBHOOK_RETRY_MAX_SECONDS": "1",
     }
     worker = subprocess.Popen(
         [

@@ -45,6 +45,8 @@ from consent.models import (
     Purpose,
     Suppression,
     Topic,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from consent.services.contact_points import suppression_add
 from consent.services.data_consents import data_consent_cancel
@@ -400,6 +402,29 @@ def _load_csv(w: World) -> str:
 
 def nothing(w: World):
     return None
+
+
+WEBHOOK = {"url": "http://127.0.0.1:9/in", "events": ["subject.anonymized"]}
+
+
+def webhook_endpoint(w: World) -> WebhookEndpoint:
+    return WebhookEndpoint.objects.create(url=WEBHOOK["url"], events=WEBHOOK["events"])
+
+
+def webhook_delivery(w: World) -> WebhookDelivery:
+    endpoint = webhook_endpoint(w)
+    return WebhookDelivery.objects.create(
+        endpoint=endpoint,
+        event_id="msg_1",
+        event_type="subject.anonymized",
+        address_key="k",
+        data={},
+    )
+
+
+def api_redeliver(w: World, delivery: WebhookDelivery) -> None:
+    url = f"/api/v1/webhooks/{delivery.endpoint_id}/deliveries/{delivery.pk}/redeliver/"
+    assert w.api.post(url).status_code == 201
 
 
 def spares(w: World):
@@ -968,6 +993,17 @@ API_CASES = [
         api("post", "data-subject-requests/{id}/extend/", _later),
         {DataSubjectRequest: "deadline extended: archives"},
     ),
+    # Webhook endpoints and their delivery log are configuration, not consent: no history.
+    api_case("webhooks create", nothing, api("post", "webhooks/", WEBHOOK), {}),
+    api_case("webhooks update", webhook_endpoint, api("put", "webhooks/{id}/", WEBHOOK), {}),
+    api_case(
+        "webhooks partial_update",
+        webhook_endpoint,
+        api("patch", "webhooks/{id}/", {"active": False}),
+        {},
+    ),
+    api_case("webhooks destroy", webhook_endpoint, api("delete", "webhooks/{id}/"), {}),
+    api_case("webhooks redeliver", webhook_delivery, api_redeliver, {}),
 ]
 
 ADMIN_CASES = [

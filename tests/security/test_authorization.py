@@ -4,6 +4,7 @@ permission model (view / add / change / delete, plus the permissions a viewset d
 own actions), never from a second copy of the rules; new admin classes and new router entries
 are covered as soon as they are registered."""
 
+import re
 from dataclasses import dataclass
 
 import pytest
@@ -128,6 +129,10 @@ def _required(viewset, action: str, method: str) -> frozenset[str]:
     )
 
 
+def _fill_ids(url_path: str) -> str:
+    return re.sub(r"\(\?P<\w+>[^)]*\)", str(UNKNOWN_ID), url_path)
+
+
 def api_routes() -> list[Route]:
     routes = []
     for prefix, viewset, _ in router.registry:
@@ -138,7 +143,8 @@ def api_routes() -> list[Route]:
             if hasattr(viewset, action)
         ]
         actions += [
-            (extra.__name__, method, extra.detail, f"{extra.url_path}/")
+            # A nested id in the path (`deliveries/(?P<delivery_id>…)/redeliver`) is unknown too.
+            (extra.__name__, method, extra.detail, f"{_fill_ids(extra.url_path)}/")
             for extra in viewset.get_extra_actions()
             for method in extra.mapping
         ]
