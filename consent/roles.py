@@ -160,6 +160,8 @@ def sync_roles(apps, schema_editor=None) -> None:
 
 def sync_roles_after_migrate(sender, apps=None, **kwargs) -> None:
     from django.apps import apps as global_apps
+    from django.db import DEFAULT_DB_ALIAS
 
-    if sender.name == "consent":
+    # Once per database: an alias that mirrors another (a read replica in the tests) shares it.
+    if sender.name == "consent" and kwargs.get("using", DEFAULT_DB_ALIAS) == DEFAULT_DB_ALIAS:
         sync_roles(apps or global_apps)

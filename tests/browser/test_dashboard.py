@@ -43,7 +43,13 @@ def morning():
                 policy_obj=policies[n % 4],
                 valid_until=(now + timedelta(days=15 + 13 * n)).date(),
             )
-    commercial = ComplianceProfile.objects.get(is_default=True).purposes.get(kind="commercial")
+    # A transactional test database may have been flushed of the fresh-install profile.
+    profile = ComplianceProfile.objects.filter(is_default=True).first() or (
+        factories.compliance_profile(name="Default", slug="default", is_default=True)
+    )
+    commercial = profile.purposes.filter(kind="commercial").first() or factories.purpose(
+        profile=profile, name="Commercial", required_level=1
+    )
     for n in range(18):
         factories.cp_consent(
             value=f"reader{n}@example.org",
