@@ -6,8 +6,9 @@ from django.db import connection
 
 from common.audit import Evidence
 from consent.ledger.verify import ledger_verify
-from consent.models import ComplianceProfile, ContactPointConsent, LedgerEntry
+from consent.models import ComplianceProfile, ContactPointConsent, LedgerEntry, LedgerHead
 from consent.services.contact_points import contact_point_consent_set
+from tests import factories
 from tests.consent.ledger_helpers import unsealed_rows
 from tests.security.conftest import run_together
 
@@ -20,7 +21,14 @@ CALLS = 10
 def test_concurrent_writers_keep_the_chain_intact():
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: row locks and truly concurrent connections")
-    commercial = ComplianceProfile.objects.default().purposes.get(name="Commercial")
+    # A transactional database may have been flushed of the fresh-install profile.
+    profile = ComplianceProfile.objects.filter(is_default=True).first() or (
+        factories.compliance_profile(name="Default", slug="default", is_default=True)
+    )
+    commercial = profile.purposes.filter(name="Commercial").first() or factories.purpose(
+        profile=profile, name="Commercial", kind="commercial", required_level=0
+    )
+    LedgerHead.objects.get_or_create(pk=1)  # as migrated (a flushed test database lost it)
     before = LedgerEntry.objects.count()
 
     def work(n: int) -> int:
