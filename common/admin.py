@@ -1,7 +1,6 @@
 """Admin building blocks shared by every app: the DPO view filter, large-table paging, and the
 mixins that attribute ORM saves and deletions in the history (who, source, reason)."""
 
-from collections.abc import Iterator
 from datetime import date, timedelta
 
 from django import forms
@@ -17,10 +16,9 @@ from django.utils.functional import cached_property
 from django.utils.text import slugify
 
 from common.audit import Source, delete_audited, stamp
-from common.csvutil import csv_lines
+from common.export import export_csv
 
 COUNT_CAP = 10_000
-EXPORT_CHUNK = 5000  # rows per fetch of a CSV export's server-side cursor
 
 
 _INTEGER_PK_TYPES = (
@@ -311,10 +309,7 @@ class DataProtectionChangelistMixin:
             return HttpResponseBadRequest(str(exc) or "Unknown filter.")
         queryset = changelist.get_queryset(request)
         response = StreamingHttpResponse(
-            csv_lines(
-                [header for header, _ in self.export_fields],
-                export_rows(queryset, self.export_fields),
-            ),
+            export_csv(queryset, self.export_fields),
             content_type="text/csv; charset=utf-8",
         )
         name = slugify(self._view(request) or opts_name(self.model))
@@ -324,23 +319,3 @@ class DataProtectionChangelistMixin:
 
 def opts_name(model) -> str:
     return str(model._meta.verbose_name_plural)
-
-
-def export_rows(queryset, fields: list[tuple[str, str]]) -> Iterator[tuple]:
-    """The export's rows: values straight from the database, choices as their labels."""
-    paths = [field_path for _, field_path in fields]
-    labels = [_choice_labels(queryset.model, field_path) for field_path in paths]
-    for row in queryset.values_list(*paths).iterator(chunk_size=EXPORT_CHUNK):
-        yield tuple(
-            value if label is None or value is None else label.get(value, value)
-            for value, label in zip(row, labels, strict=True)
-        )
-
-
-def _choice_labels(model, field_path: str) -> dict | None:
-    field = None
-    for part in field_path.split("__"):
-        field = model._meta.get_field(part)
-        model = field.related_model or model
-    choices = getattr(field, "flatchoices", None)
-    return {value: str(label) for value, label in choices} if choices else None

@@ -33,6 +33,7 @@ FIGURES = (
     "preferences",
     "expiry",
     "dashboard",
+    "search_export",
     "checks",
     "http",
     "load",
@@ -143,6 +144,11 @@ def measure(args: argparse.Namespace) -> list[Figure]:
 
         return figure_webhooks.figures()
 
+    def search_export():
+        from tests.bench import figure_search_export
+
+        return figure_search_export.figures(runs=runs, contacts=args.contacts)
+
     def other(script: str):
         from django.conf import settings
 
@@ -161,15 +167,13 @@ def measure(args: argparse.Namespace) -> list[Figure]:
     stage("preferences", preferences)
     stage("expiry", expiry)
     stage("dashboard", dashboard)
+    stage("search_export", search_export)
     stage("checks", other("bench_checks.py"))
     stage("http", other("bench_http.py"))
     stage("load", other("bench_load.py"))
     stage("explain_asof", explain_asof)
     stage("ledger", ledger)
-    stage(
-        "webhooks",
-        lambda: __import__("tests.bench.figure_webhooks").bench.figure_webhooks.figures(),
-    )
+    stage("webhooks", webhooks)
     return figures
 
 

@@ -1,7 +1,9 @@
 import csv
 import io
 
-from common.csvutil import CHUNK_ROWS, csv_lines
+import pytest
+
+from common.csvutil import CHUNK_ROWS, csv_lines, csv_safe
 
 
 def parse(chunks) -> list[list[str]]:
@@ -15,7 +17,7 @@ def test_cells_a_spreadsheet_would_evaluate_are_neutralized_numbers_are_not():
         ["a"] * 10,
         [
             "'=cmd|' /C calc'!A0",
-            "'+1",
+            "+1",
             "'-2+3",
             "'@SUM(A1)",
             "'\tx",
@@ -43,3 +45,34 @@ def test_streams_in_chunks_and_loses_no_row():
 
 def test_header_only_for_no_rows():
     assert parse(csv_lines(["id"], [])) == [["id"]]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["+31610000001", "+14155550100", "-5", "+1.5", "-0.25", "1e3", "-2E-3", "0031610000001"],
+)
+def test_numbers_and_e164_phone_numbers_stay_exact(value):
+    """Issue 15 #19: machine-read values come back as they were written."""
+    assert parse(csv_lines(["address"], [[value]])) == [["address"], [value]]
+    assert csv_safe(value) == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "=1+1",
+        "@SUM(A1)",
+        "+cmd|' /C calc'!A0",
+        "-2+3",
+        "+1 555 0100",
+        "-",
+        "+",
+        "+31610000001=1",
+        "-1)*cmd|x",
+        "\t=1",
+        "\r=1",
+        "+1e3e3",
+    ],
+)
+def test_every_other_sign_start_is_neutralized(value):
+    assert csv_safe(value) == f"'{value}"
