@@ -10,7 +10,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SUPPRESSION_HASH_KEY = "test-suppression-key"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = True
-# Webhook receivers in tests listen on 127.0.0.1 (tests/consent/test_webhooks*.py).
+# Webhook receivers in tests listen on 127.0.0.1 (tests/consent/webhooks/).
 WEBHOOK_ALLOW_PRIVATE_TARGETS = True
 ANYMAIL = {**ANYMAIL, "WEBHOOK_SECRET": "esp-user:esp-password"}  # noqa: F405
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405

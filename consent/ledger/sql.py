@@ -1,7 +1,7 @@
 """Set-based verification on PostgreSQL: the same checks as `consent.ledger.verify`'s Python
 walk, as a few statements that PostgreSQL runs over the whole chain (sha256() is built in since
 PostgreSQL 11). The canonical text of a row (`canonical.field_text`) is rebuilt in SQL, the
-address hash as HMAC-SHA256 from the keyed pads. tests/consent/test_ledger_verify.py runs both
+address hash as HMAC-SHA256 from the keyed pads. tests/consent/ledger/test_verify.py runs both
 paths on every tampering and requires the same answer.
 """
 

@@ -102,7 +102,7 @@ def subjects_recompute_sql(*, model: type[Subject], ids: list[int], now, reason:
 
     The derivation mirrors `consent_summaries` and `subject_apply_consent_summary` (DESIGN
     §3.1, first match wins; becoming `restrict` switches every preference off);
-    tests/consent/test_expiry.py checks both paths agree.
+    tests/consent/services/test_expiry.py checks both paths agree.
     """
     qn = connection.ops.quote_name
     table = qn(model._meta.db_table)

@@ -8,24 +8,8 @@ from django.utils import timezone
 
 from consent.decision.bulk import decide_many
 from consent.decision.single import decide
-from consent.models import ComplianceProfile
 from consent.services.contact_points import suppression_add
 from tests import factories
-
-
-@pytest.fixture
-def profile(db):
-    return ComplianceProfile.objects.default()
-
-
-@pytest.fixture
-def commercial(profile):
-    return profile.purposes.get(kind="commercial")  # restrictive, required level 4
-
-
-@pytest.fixture
-def newsletter(commercial):
-    return factories.topic(purpose_obj=commercial, name="Newsletter")
 
 
 def test_explanation_names_the_rule_the_subjects_and_the_level(commercial):

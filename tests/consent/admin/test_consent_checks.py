@@ -7,16 +7,10 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
-from consent.models import ComplianceProfile
 from tests import factories
 
 CHECK_URL = "admin:consent_contactpointconsent_check"
 START = timezone.now() + timedelta(days=1)
-
-
-@pytest.fixture
-def commercial(db):
-    return ComplianceProfile.objects.default().purposes.get(kind="commercial")
 
 
 @pytest.fixture

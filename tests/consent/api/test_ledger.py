@@ -4,7 +4,7 @@ import pytest
 
 from consent.models import LedgerEntry, LedgerHead
 from tests import factories
-from tests.consent.ledger_helpers import raw, table
+from tests.consent.ledger.helpers import raw, table
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/ledger/verify/"

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from consent.decision.bulk import decide_many
 from consent.decision.single import decide
-from consent.models import ComplianceProfile, Purpose, Suppression
+from consent.models import Purpose, Suppression
 from consent.services.contact_points import suppression_add, suppression_remove
 from consent.services.erasure import subject_anonymize
 from subjects.models import DataProtectionConsent
@@ -24,16 +24,6 @@ def at(minutes: int):
 
 def travel(minutes: int):
     return time_machine.travel(at(minutes), tick=False)
-
-
-@pytest.fixture
-def profile(db):
-    return ComplianceProfile.objects.default()
-
-
-@pytest.fixture
-def commercial(profile):
-    return profile.purposes.get(kind="commercial")  # restrictive, required level 4
 
 
 def check(value, purpose, minutes, **kwargs):

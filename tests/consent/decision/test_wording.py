@@ -2,32 +2,15 @@
 
 from datetime import datetime, timedelta
 
-import pytest
 from django.utils import timezone
 
 from consent.decision.single import decide
 from consent.decision.wording import day, decision_in_words
-from consent.models import ComplianceProfile
 from consent.services.contact_points import suppression_add
 from consent.services.erasure import subject_anonymize
 from tests import factories
 
 MARCH_3 = timezone.make_aware(datetime(2026, 3, 3, 12, 0))
-
-
-@pytest.fixture
-def profile(db):
-    return ComplianceProfile.objects.default()
-
-
-@pytest.fixture
-def commercial(profile):
-    return profile.purposes.get(kind="commercial")  # "Commercial", restrictive, level 4
-
-
-@pytest.fixture
-def newsletter(commercial):
-    return factories.topic(purpose_obj=commercial, name="Newsletter")
 
 
 def words(value, purpose, topic=None, channel="email", **kwargs):

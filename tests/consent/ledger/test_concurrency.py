@@ -9,7 +9,7 @@ from consent.ledger.verify import ledger_verify
 from consent.models import ComplianceProfile, ContactPointConsent, LedgerEntry, LedgerHead
 from consent.services.contact_points import contact_point_consent_set
 from tests import factories
-from tests.consent.ledger_helpers import unsealed_rows
+from tests.consent.ledger.helpers import unsealed_rows
 from tests.security.conftest import run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

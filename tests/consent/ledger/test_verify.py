@@ -15,7 +15,7 @@ from consent.services.contact_points import contact_point_consent_set
 from consent.services.data_consents import data_consent_cancel
 from subjects.models import Contact
 from tests import factories
-from tests.consent.ledger_helpers import entry_for, raw, table
+from tests.consent.ledger.helpers import entry_for, raw, table
 
 pytestmark = pytest.mark.django_db
 
@@ -187,7 +187,7 @@ def test_awkward_text_and_erased_rows_verify_alike_on_both_paths(chain, policy):
 
 
 def test_the_command_seals_the_backlog_written_before_the_ledger(chain, capsys):
-    from tests.consent.ledger_helpers import unsealed_rows
+    from tests.consent.ledger.helpers import unsealed_rows
 
     contact = Contact.objects.first()
     raw(

@@ -11,7 +11,6 @@ from consent.ledger.canonical import entry_hash
 from consent.ledger.verify import ledger_verify
 from consent.loads.runner import consent_load_create, consent_load_run
 from consent.models import (
-    ComplianceProfile,
     ContactPointConsent,
     DataConsent,
     LedgerEntry,
@@ -29,7 +28,7 @@ from consent.services.subjects import lead_qualify, subject_update
 from subjects.models import Contact, Lead
 from subjects.services import SYSTEM, contact_deactivate
 from tests import factories
-from tests.consent.ledger_helpers import entry_for, unsealed_rows
+from tests.consent.ledger.helpers import entry_for, unsealed_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -57,11 +56,6 @@ def _assert_sealed_and_valid():
         "head": {"sequence": _entries(), "hash": LedgerHead.objects.get().hash},
         "first_bad_entry": None,
     }
-
-
-@pytest.fixture
-def commercial():
-    return ComplianceProfile.objects.default().purposes.get(name="Commercial")
 
 
 def test_a_service_write_seals_its_history_row_in_the_chain(commercial):

@@ -4,16 +4,9 @@ import pytest
 from django.urls import reverse
 
 from consent.addresses import address_hash
-from consent.models import ComplianceProfile, ContactPointConsent, Purpose, Suppression
+from consent.models import ContactPointConsent, Suppression
 from consent.services.contact_points import suppression_add
 from tests import factories
-
-
-@pytest.fixture
-def commercial(db):
-    return Purpose.objects.get(
-        profile=ComplianceProfile.objects.get(is_default=True), kind="commercial"
-    )
 
 
 @pytest.fixture

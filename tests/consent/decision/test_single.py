@@ -1,0 +1,37 @@
+"""One decision (consent/decision/single.py, `decide`): the records it consulted, and a constant
+handful of queries."""
+
+from consent.decision.single import decide
+from consent.services.contact_points import suppression_add
+from tests import factories
+from tests.consent.decision.helpers import (
+    EMAIL,
+    OPTED_IN,
+    OPTED_OUT,
+    opt,
+    opted_in_everywhere,
+    person,
+)
+
+
+def test_consulted_ids_name_the_records_read(w):
+    purpose_record = opt(w.marketing, OPTED_IN)
+    topic_record = opt(w.marketing, OPTED_IN, topic=w.events)
+    tracking_record = opt(w.tracking, OPTED_OUT)
+    opt(w.service_news, OPTED_IN)  # not asked about
+    decision = decide(channel="email", value=EMAIL, purpose=w.marketing, topic=w.events)
+    assert decision.consulted_ids == tuple(
+        sorted([purpose_record.pk, topic_record.pk, tracking_record.pk])
+    )
+
+
+def test_decide_runs_a_constant_handful_of_queries(
+    w, django_assert_max_num_queries, prepared_unverified
+):
+    opted_in_everywhere(w)
+    for n in range(5):
+        person(level=5, model=factories.lead if n % 2 else factories.contact)
+    suppression_add(channel="email", value="other@example.org")
+    with django_assert_max_num_queries(6):
+        decision = decide(channel="email", value=EMAIL, purpose=w.marketing.pk, topic=w.events.pk)
+    assert decision.allowed
