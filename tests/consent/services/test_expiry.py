@@ -504,7 +504,7 @@ def test_both_expiry_sweeps_batch_by_the_one_expiry_batch_size():
     assert defaults == {EXPIRY_BATCH_SIZE}
     definitions = [
         path.name
-        for path in sorted((Path(__file__).parents[2] / "consent").rglob("*.py"))
+        for path in sorted((Path(__file__).parents[3] / "consent").rglob("*.py"))
         if "EXPIRY_BATCH_SIZE =" in path.read_text()
     ]
     assert definitions == ["contact_points.py"]
