@@ -77,13 +77,10 @@ def _write(head: LedgerHead, batch: list, *, kind: str, using: str) -> int:
     return len(rows)
 
 
-def _sql_digests(sealed, low: int, using: str):
-    while True:
-        rows = sql.unsealed_digests(sealed, low=low, limit=BATCH_SIZE, using=using)
+def _sql_digests(sealed, low: int | None, using: str):
+    while low is not None:
+        rows, low = sql.unsealed_digests(sealed, low=low, limit=BATCH_SIZE, using=using)
         yield from rows
-        if len(rows) < BATCH_SIZE:
-            return
-        low = rows[-1][0] + 1
 
 
 def _sealable(unsealed: dict[str, int], using: str):

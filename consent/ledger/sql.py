@@ -203,25 +203,44 @@ def append_rows(lows: dict[str, int], *, using: str) -> int | None:
         return 0 if cursor.fetchone() else None
 
 
-def unsealed_digests(sealed: SealedModel, *, low: int, limit: int, using: str) -> list[tuple]:
-    """(history_id, digest) of the next `limit` unsealed rows from `low`, digested by
-    PostgreSQL (the batched path: loads, sweeps, the demo seed, the backlog)."""
+def unsealed_digests(
+    sealed: SealedModel, *, low: int, limit: int, using: str
+) -> tuple[list[tuple], int | None]:
+    """(history_id, digest) of the unsealed rows among the next `limit` history rows from `low`,
+    digested by PostgreSQL (the batched path: loads, sweeps, the demo seed, the backlog), and
+    the `low` of the next batch (None after the last).
+
+    Each batch is a range of ids found by the primary key, and "not sealed yet" is a probe of
+    the ledger's unique index per row (a correlated sub-select, never a join): the plan stays
+    the same however stale the statistics are. Inside one bulk transaction — a million-row
+    seed or load, its history and ledger rows not yet analyzed — a join plan here re-read the
+    whole growing ledger and digested every row to the end of the table, for every batch.
+    """
     connection = connections[using]
     qn = connection.ops.quote_name
+    history = qn(sealed.history._meta.db_table)
     inner, outer = _keyed_pads()
-    sql = f"""
-        SELECT h.history_id, {_digest_sql(sealed, qn)}
-        FROM {qn(sealed.history._meta.db_table)} AS h
-        WHERE h.history_id >= %(low)s AND NOT EXISTS (
-            SELECT 1 FROM {qn(LedgerEntry._meta.db_table)} AS e
-            WHERE e.model = %(label)s AND e.kind = 'seal' AND e.history_id = h.history_id)
-        ORDER BY h.history_id
-        LIMIT %(limit)s
-    """
-    params = {"label": sealed.label, "low": low, "limit": limit, "inner": inner, "outer": outer}
     with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT history_id FROM {history} WHERE history_id >= %s "
+            "ORDER BY history_id OFFSET %s LIMIT 1",
+            [low, limit],
+        )
+        found = cursor.fetchone()
+        high = None if found is None else found[0]  # the next batch starts here
+        sql = f"""
+            SELECT h.history_id, {_digest_sql(sealed, qn)}
+            FROM {history} AS h
+            WHERE h.history_id >= %(low)s
+              AND (%(high)s::bigint IS NULL OR h.history_id < %(high)s::bigint)
+              AND (SELECT 1 FROM {qn(LedgerEntry._meta.db_table)} AS e
+                   WHERE e.model = %(label)s AND e.history_id = h.history_id
+                     AND e.kind = 'seal' LIMIT 1) IS NULL
+            ORDER BY h.history_id
+        """
+        params = {"label": sealed.label, "low": low, "high": high, "inner": inner, "outer": outer}
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        return cursor.fetchall(), high
 
 
 COPY_COLUMNS = (

@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 
 from common.audit import Evidence
+from consent.ledger import chain as chain_module
 from consent.ledger.canonical import entry_hash
 from consent.ledger.verify import ledger_verify
 from consent.loads.runner import consent_load_create, consent_load_run
@@ -126,6 +127,34 @@ def test_a_bulk_load_seals_every_row_it_writes(commercial):
     written = ContactPointConsent.history.count() - history_before
     assert written == 30
     assert _entries() - entries_before == written
+    _assert_sealed_and_valid()
+
+
+def test_a_bulk_seal_crosses_its_batches_without_losing_or_repeating_a_row(commercial, monkeypatch):
+    """Batches of 4 over 30 rows (and over the rows sealed before): each batch is a range of
+    ids, the last one open-ended, and every row is sealed exactly once."""
+    monkeypatch.setattr(chain_module, "BATCH_SIZE", 4)
+    contact_point_consent_set(
+        channel="email",
+        value="before@example.org",
+        purpose=commercial,
+        status=OPTED_IN,
+        evidence=Evidence(source="internal"),
+    )
+    text = "channel,value,purpose,topic,status,source,reason,captured_at,requested_by\n" + "".join(
+        f"email,batch{n}@example.org,Commercial,,opted_in,,fair,,\n" for n in range(30)
+    )
+    entries_before = _entries()
+
+    load = consent_load_run(
+        load=consent_load_create(file=text.encode(), file_name="c.csv", dispatch=False)
+    )
+
+    assert load.status == "done", load.message
+    assert _entries() - entries_before == 30
+    sealed = LedgerEntry.objects.filter(model="consent.historicalcontactpointconsent")
+    ids = list(sealed.values_list("history_id", flat=True))
+    assert len(ids) == len(set(ids)) == ContactPointConsent.history.count()
     _assert_sealed_and_valid()
 
 
