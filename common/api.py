@@ -15,15 +15,18 @@ Error format (every 4xx answer is JSON):
 from datetime import UTC, timedelta
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.db.models import ProtectedError
 from django.forms.utils import ErrorDict, ErrorList
+from django.utils import translation
 from django_filters import rest_framework as filters
 from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework.filterset import FILTER_FOR_DBFIELD_DEFAULTS
 from django_filters.widgets import BooleanWidget
+from modeltranslation.translator import translator
 from rest_framework import exceptions, permissions, relations, serializers, status
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
@@ -295,6 +298,35 @@ class IdRelatedField(relations.PrimaryKeyRelatedField):
 
 class ModelSerializer(serializers.ModelSerializer):
     serializer_related_field = IdRelatedField
+
+
+class TranslatedModelSerializer(ModelSerializer):
+    """A model with django-modeltranslation fields: `name` (say) is the base, English text in
+    reads and writes whatever the request's Accept-Language, and `name_nl`, `name_fr`, … are
+    the translations — so an integrator's script means the same thing from any locale.
+
+    DRF gives a nullable column of a unique constraint (`(purpose, name_nl)`) a default of
+    None; a translation the client did not send is dropped instead, so a create or a PUT never
+    erases it (nor the English text `name` has just set).
+    """
+
+    def to_representation(self, instance):
+        with translation.override(settings.MODELTRANSLATION_DEFAULT_LANGUAGE):
+            return super().to_representation(instance)
+
+    def validate(self, attrs):
+        translated = {
+            field.name
+            for fields in translator.get_options_for_model(self.Meta.model).all_fields.values()
+            for field in fields
+        }
+        sent = self.initial_data.keys() if hasattr(self.initial_data, "keys") else ()
+        attrs = {k: v for k, v in attrs.items() if k in sent or k not in translated}
+        return super().validate(attrs)
+
+    def save(self, **kwargs):
+        with translation.override(settings.MODELTRANSLATION_DEFAULT_LANGUAGE):
+            return super().save(**kwargs)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ class Source(models.TextChoices):
     API = "api", "API"
     SYSTEM = "system", "System"
     ESP_FEEDBACK = "esp_feedback", "ESP feedback"
+    GPC = "gpc", "Global Privacy Control"
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,12 @@ class AuditedHistoricalRecords(HistoricalRecords):
         if not self.user_db_index and isinstance(user, models.ForeignKey):
             user.db_index = False
         return fields
+
+    def fields_included(self, model):
+        # Translation columns (django-modeltranslation's `name_nl`, …) are added to a model after
+        # its history model is built: the history keeps the base field only.
+        fields = super().fields_included(model)
+        return [field for field in fields if not hasattr(field, "translated_field")]
 
     def get_meta_options(self, model):
         options = super().get_meta_options(model)

@@ -42,6 +42,7 @@ CONSENT_LOAD_MAX_BYTES = env.int("CONSENT_LOAD_MAX_BYTES", default=512 * 1024 * 
 CONSENT_MIGRATION_SOURCES = ["marketing_lists.consent_migration.subscription_members_sql"]
 
 INSTALLED_APPS = [
+    "modeltranslation",  # before the admin: its translation fields must exist when admin loads
     "config.apps.ConsentAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -153,6 +154,12 @@ LANGUAGES = [("en", "English"), ("nl", "Nederlands"), ("fr", "Français"), ("de"
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
+# Customer-facing texts of profiles, purposes and topics (consent/translation.py): `name_en` is
+# the base text; a language without its own text shows the base text.
+MODELTRANSLATION_DEFAULT_LANGUAGE = "en"
+MODELTRANSLATION_FALLBACK_LANGUAGES = ("en",)
+# `Purpose(name=...)` also fills `name_en`, whatever language is active.
+MODELTRANSLATION_AUTO_POPULATE = "default"
 USE_TZ = True
 
 STATIC_URL = "static/"

@@ -30,6 +30,8 @@ from consent.models import (
     Topic,
 )
 from consent.roles import DPO
+from consent.services.configuration import configuration_save
+from consent.translation import standard_texts
 from demo import rows
 from demo.tables import (
     TableWriter,
@@ -57,6 +59,17 @@ POLICIES = [
     ("Profiling consent", 5, 365, DataPolicy.LegalBasis.CONSENT),
 ]
 TOPICS = ["Newsletter", "Events", "Training courses"]
+# What the demo's default profile tells customers on the public pages, in every page language
+# (DESIGN §3.3; set where still empty).
+ORGANIZATION_NAME = "Example Travel B.V."
+INTRO_TEXTS = {
+    "intro_text_en": "We only send you what you have chosen. Your choices apply to this address.",
+    "intro_text_nl": "We sturen je alleen wat je hebt gekozen. Je keuzes gelden voor dit adres.",
+    "intro_text_fr": "Nous ne vous envoyons que ce que vous avez choisi. Vos choix "
+    "s’appliquent à cette adresse.",
+    "intro_text_de": "Wir senden Ihnen nur, was Sie ausgewählt haben. Ihre Auswahl gilt für "
+    "diese Adresse.",
+}
 HISTORY_REASON = "demo data"
 # The dynamic list every benchmark audience runs on (DESIGN §7: a 1M-member list).
 EVERYONE_LIST = "Newsletter – every contact"
@@ -118,6 +131,8 @@ class DemoSeeder:
         ConsentLevelSubstatus.objects.get_or_create(level=3, name="Subscription – monthly digest")
         team = Group.objects.filter(name=DPO).values_list("pk", flat=True).first()
         self.tell_the_story(policies)
+        slots = self.point_slots()
+        self.translate_texts()
         return rows.Reference(
             policies=[
                 rows.PolicyRef(p.pk, p.consent_level, p.validity_days, p.notice_version)
@@ -125,7 +140,7 @@ class DemoSeeder:
             ],
             account_ids=[],  # filled once the accounts exist
             team_id=team,
-            slots=self.point_slots(),
+            slots=slots,
         )
 
     @staticmethod
@@ -143,10 +158,24 @@ class DemoSeeder:
         profile.notice_url = profile.notice_url or "https://example.org/privacy"
         profile.notice_version = profile.notice_version or "2026-01"
         profile.sender_name = profile.sender_name or "Example Travel – Privacy team"
+        profile.organization_name = profile.organization_name or ORGANIZATION_NAME
+        for field, text in INTRO_TEXTS.items():
+            setattr(profile, field, getattr(profile, field) or text)
         profile.double_opt_in = ComplianceProfile.DoubleOptIn.NEW_ONLY
         profile.data_policy = opt_in_policy
         stamp(profile, source=Source.SYSTEM, reason="demo data")
         profile.save()
+
+    @staticmethod
+    def translate_texts() -> None:
+        """The default profile's purposes' and topics' names and descriptions in every page
+        language (where still empty), through the configuration service (with history)."""
+        for obj in [
+            *Purpose.objects.filter(profile__is_default=True).order_by("pk"),
+            *Topic.objects.filter(purpose__profile__is_default=True).order_by("pk"),
+        ]:
+            if texts := standard_texts(obj):
+                configuration_save(obj, texts, user=None, source=Source.SYSTEM)
 
     @staticmethod
     def policy(name, level, days, basis) -> DataPolicy:

@@ -12,4 +12,5 @@ urlpatterns = [
     path("subscribe/confirm/<str:token>/", views.confirm, name="confirm"),
     path("subscribe/<slug:profile_slug>/", views.subscribe, name="subscribe"),
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path(".well-known/gpc.json", views.gpc_support, name="gpc_support"),
 ]

@@ -12,19 +12,19 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import redirect, render
 from django.utils import timezone, translation
-from django.utils.cache import add_never_cache_headers
+from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from common.audit import Evidence, Source
 from consent.addresses import is_suppressed
 from consent.models import Channel, ComplianceProfile, Purpose, Topic
 from consent.services.customer import address_known, customer_choices_record, double_opt_in_required
-from preference_center import ratelimit, tasks
+from preference_center import gpc, ratelimit, tasks
 from preference_center.forms import LinkRequestForm, SignUpForm
 from preference_center.preferences import (
     changes_from_form,
@@ -193,6 +193,8 @@ def manage(request: HttpRequest, token: str) -> HttpResponse:
     context = {"profile": profile, "channel": link.channel, "address": link.value}
     if is_suppressed(link.channel, link.value):
         return _render(request, "manage", {**context, "suppressed": True})
+    if gpc.gpc_signal(request):  # tracking shown off whatever is stored; saving records it
+        context.update(gpc=True, gpc_tracking=gpc.tracking_purposes(profile))
     rows = preference_rows(profile=profile, channel=link.channel, value=link.value)
     if request.method == "POST":
         return _manage_save(request, link, profile, rows, context)
@@ -206,6 +208,7 @@ def _manage_save(request, link: AddressLink, profile, rows, context) -> HttpResp
         purpose_ids=set() if everything_off else _ids(request.POST.getlist("purpose")),
         topic_ids=set() if everything_off else _ids(request.POST.getlist("topic")),
     )
+    _gpc_record(request, profile, link.channel, link.value, page="manage")
     if choices:
         try:
             customer_choices_record(
@@ -220,6 +223,19 @@ def _manage_save(request, link: AddressLink, profile, rows, context) -> HttpResp
         except ValidationError:  # suppressed meanwhile: nothing was written
             return _render(request, "manage", {**context, "suppressed": True})
     return redirect(request.path + _language_query(request, saved=1))
+
+
+def _gpc_record(request, profile, channel: str, value: str, *, page: str) -> None:
+    """With `Sec-GPC: 1`, the tracking opt-out (source `gpc`) of the address a POST is about."""
+    if gpc.gpc_signal(request):
+        gpc.gpc_record(
+            profile=profile,
+            channel=channel,
+            value=value,
+            page=page,
+            ip_address=client_ip(request),
+            user_agent=user_agent(request),
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -279,7 +295,8 @@ def _sign_up(request, profile, purposes: list[Purpose], address: str, data: dict
         tasks.send_sign_up_confirmation.delay_on_commit(
             sign_up.payload(), translation.get_language()
         )
-        return
+        return  # nothing is written before the confirmation, GPC included (it applies there)
+    _gpc_record(request, profile, Channel.EMAIL, address, page="sign-up")
     customer_choices_record(
         profile=profile,
         channel=Channel.EMAIL,
@@ -320,6 +337,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     if request.method != "POST":
         return _render(request, "confirm", context)
     if not is_suppressed(sign_up.channel, sign_up.value):
+        _gpc_record(request, profile, sign_up.channel, sign_up.value, page="confirmation")
         customer_choices_record(
             profile=profile,
             channel=sign_up.channel,
@@ -375,6 +393,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     if request.method != "POST":
         return _render(request, "unsubscribe", context)
     if not is_suppressed(link.channel, link.value):  # an erased address stays a bare hash
+        _gpc_record(request, profile, link.channel, link.value, page="unsubscribe")
         customer_choices_record(
             profile=profile,
             channel=link.channel,
@@ -406,3 +425,14 @@ def _evidence(request, source: str, reason: str, description: str = "") -> Evide
         ip_address=client_ip(request),
         user_agent=user_agent(request),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# GET /.well-known/gpc.json — this site honours Global Privacy Control
+
+
+@require_safe
+def gpc_support(request: HttpRequest) -> HttpResponse:
+    response = JsonResponse({"gpc": True, "lastUpdate": gpc.LAST_UPDATE.isoformat()})
+    patch_cache_control(response, public=True, max_age=86400)
+    return response

@@ -3,6 +3,7 @@ policies. Every save and delete goes through `consent.services.configuration`.
 """
 
 from django.contrib import admin
+from modeltranslation.admin import TranslationAdmin, TranslationTabularInline
 from simple_history.admin import SimpleHistoryAdmin
 
 from common.admin import (
@@ -27,17 +28,19 @@ from consent.services.configuration import (
 )
 
 
-class PurposeInline(admin.TabularInline):
+# Inlines edit the English base text; the translations are on each purpose's and topic's page.
+class PurposeInline(TranslationTabularInline):
     model = Purpose
     extra = 0
-    fields = ["name", "kind", "consent_model", "required_level"]
+    fields = ["name_en", "kind", "consent_model", "required_level"]
     show_change_link = True
 
 
-class TopicInline(admin.TabularInline):
+class TopicInline(TranslationTabularInline):
     model = Topic
     extra = 0
-    fields = ["name", "description", "active"]
+    fields = ["name_en", "description_en", "active"]
+    show_change_link = True
 
 
 class ComplianceProfileForm(ServiceModelForm):
@@ -103,7 +106,9 @@ class ConfigurationAdminMixin(AuditedAdminMixin):
 
 
 @admin.register(ComplianceProfile)
-class ComplianceProfileAdmin(ServiceAdminMixin, ConfigurationAdminMixin, SimpleHistoryAdmin):
+class ComplianceProfileAdmin(
+    ServiceAdminMixin, ConfigurationAdminMixin, TranslationAdmin, SimpleHistoryAdmin
+):
     form = ComplianceProfileForm
     list_display = [
         "name",
@@ -119,7 +124,7 @@ class ComplianceProfileAdmin(ServiceAdminMixin, ConfigurationAdminMixin, SimpleH
 
 
 @admin.register(Purpose)
-class PurposeAdmin(ServiceAdminMixin, ConfigurationAdminMixin, SimpleHistoryAdmin):
+class PurposeAdmin(ServiceAdminMixin, ConfigurationAdminMixin, TranslationAdmin, SimpleHistoryAdmin):
     form = ConfigurationForm
     list_display = ["name", "profile", "kind", "consent_model", "required_level"]
     list_filter = ["profile", "kind", "consent_model"]
@@ -128,7 +133,7 @@ class PurposeAdmin(ServiceAdminMixin, ConfigurationAdminMixin, SimpleHistoryAdmi
 
 
 @admin.register(Topic)
-class TopicAdmin(ServiceAdminMixin, ConfigurationAdminMixin, SimpleHistoryAdmin):
+class TopicAdmin(ServiceAdminMixin, ConfigurationAdminMixin, TranslationAdmin, SimpleHistoryAdmin):
     form = ConfigurationForm
     list_display = ["name", "purpose", "active"]
     list_filter = ["active", "purpose"]

@@ -5,9 +5,10 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
+from modeltranslation.utils import get_translation_fields
 from rest_framework import serializers, viewsets
 
-from common.api import ModelSerializer, StrictFilterSet, request_user
+from common.api import ModelSerializer, StrictFilterSet, TranslatedModelSerializer, request_user
 from common.audit import Source
 from consent.api.subjects import STATE_CONFLICT_CODES
 from consent.filters import DataPolicyFilterSet
@@ -23,7 +24,7 @@ from consent.services.configuration import (
 )
 
 
-class ComplianceProfileSerializer(ModelSerializer):
+class ComplianceProfileSerializer(TranslatedModelSerializer):
     # Declared, so DRF adds no uniqueness validator: making a profile the default switches.
     is_default = serializers.BooleanField(
         required=False,
@@ -36,6 +37,7 @@ class ComplianceProfileSerializer(ModelSerializer):
         fields = [
             "id",
             "name",
+            "organization_name",
             "slug",
             "is_default",
             "check_subject_consent",
@@ -43,6 +45,7 @@ class ComplianceProfileSerializer(ModelSerializer):
             "unsubscribe_scope",
             "intro_text",
             "footer_text",
+            *get_translation_fields("intro_text", "footer_text"),
             "notice_url",
             "notice_version",
             "sender_name",
@@ -61,10 +64,19 @@ class ComplianceProfileSerializer(ModelSerializer):
         )
 
 
-class PurposeSerializer(ModelSerializer):
+class PurposeSerializer(TranslatedModelSerializer):
     class Meta:
         model = Purpose
-        fields = ["id", "profile", "name", "kind", "consent_model", "required_level"]
+        fields = [
+            "id",
+            "profile",
+            "name",
+            "description",
+            "kind",
+            "consent_model",
+            "required_level",
+            *get_translation_fields("name", "description"),
+        ]
         extra_kwargs = {
             "required_level": {
                 "help_text": "Lowest data-consent level every subject holding the address "
@@ -83,10 +95,17 @@ class PurposeSerializer(ModelSerializer):
         )
 
 
-class TopicSerializer(ModelSerializer):
+class TopicSerializer(TranslatedModelSerializer):
     class Meta:
         model = Topic
-        fields = ["id", "purpose", "name", "description", "active"]
+        fields = [
+            "id",
+            "purpose",
+            "name",
+            "description",
+            "active",
+            *get_translation_fields("name", "description"),
+        ]
 
     def create(self, validated_data):
         return configuration_save(

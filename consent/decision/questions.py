@@ -106,12 +106,13 @@ _PURPOSE_COLUMNS = len(Purpose._meta.concrete_fields)
 
 
 # The purposes of every profile involved, each with its profile (a select_related, compiled
-# once: see common.prepared), and the topics asked about.
+# once: see common.prepared), and the topics asked about. `rewrite(False)`: every column as
+# stored, in this order, whatever the active language (modeltranslation would otherwise rewrite
+# `name` to the active language's column, so the SQL would differ from one request to the next).
 _CATALOG_PURPOSES = PreparedQuery(
     lambda purpose_ids: (
-        Purpose.objects.filter(
-            profile__in=ComplianceProfile.objects.filter(purposes__in=purpose_ids)
-        )
+        Purpose.objects.rewrite(False)
+        .filter(profile__in=ComplianceProfile.objects.filter(purposes__in=purpose_ids))
         .order_by("pk")
         .values_list(
             *_columns(Purpose), *(f"profile__{column}" for column in _columns(ComplianceProfile))
@@ -122,7 +123,10 @@ _CATALOG_PURPOSES = PreparedQuery(
 
 _CATALOG_TOPICS = PreparedQuery(
     lambda topic_ids: (
-        Topic.objects.filter(pk__in=topic_ids).order_by().values_list(*_columns(Topic))
+        Topic.objects.rewrite(False)
+        .filter(pk__in=topic_ids)
+        .order_by()
+        .values_list(*_columns(Topic))
     )
 )
 

@@ -6,7 +6,9 @@ import operator
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils import translation
 
 from common.audit import Source
 from consent.addresses import (
@@ -134,11 +136,13 @@ class LoadCatalog:
     """The profile's purposes and topics, looked up by name (exact, else case-insensitive)."""
 
     def __init__(self, profile: ComplianceProfile):
-        purposes = list(profile.purposes.all())
-        self.purposes = _by_name(purposes)
-        self.topics: dict[int, dict[str, object]] = {}
-        for purpose in purposes:
-            self.topics[purpose.pk] = _by_name(list(purpose.topics.all()))
+        # By their base (English) names, whatever language the request running the load is in.
+        with translation.override(settings.MODELTRANSLATION_DEFAULT_LANGUAGE):
+            purposes = list(profile.purposes.all())
+            self.purposes = _by_name(purposes)
+            self.topics: dict[int, dict[str, object]] = {}
+            for purpose in purposes:
+                self.topics[purpose.pk] = _by_name(list(purpose.topics.all()))
         self.profile = profile
 
     def purpose(self, name: str):

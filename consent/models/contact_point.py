@@ -45,6 +45,9 @@ class ComplianceProfile(ReportTexts, models.Model):
         ALL_COMMERCIAL = "all_commercial", "Every commercial purpose"
 
     name = models.CharField(max_length=200)
+    organization_name = models.CharField(
+        max_length=200, blank=True, help_text="The organisation the public pages speak for."
+    )
     slug = models.SlugField(max_length=50, unique=True)
     is_default = models.BooleanField(default=False)
     check_subject_consent = models.BooleanField(
@@ -112,6 +115,7 @@ class Purpose(models.Model):
         ComplianceProfile, on_delete=models.CASCADE, related_name="purposes"
     )
     name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, help_text="Shown to customers on the public pages.")
     kind = models.CharField(max_length=13, choices=Kind.choices)
     consent_model = models.CharField(
         max_length=15, choices=ConsentModel.choices, default=ConsentModel.RESTRICTIVE

@@ -7,7 +7,9 @@ and asks for a delivery run of those endpoints once the transaction commits. Bul
 
 Payloads hold ids and codes; a contact-point event also holds the address (the receiver needs
 it to apply the change) and its keyed hash, which `subject.anonymized` later names so receivers
-can erase too. A confidential data consent's event goes only to endpoints marked
+can erase too. Purpose and topic names are the base (English) texts whatever the language of
+the request that made the change (a Dutch visitor's preference page sends "Events", not
+"Evenementen"). A confidential data consent's event goes only to endpoints marked
 `receives_confidential` (other endpoints get no event for it at all).
 """
 
@@ -16,8 +18,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from consent.addresses import address_hasher, normalized_address_hash
 from consent.models import (
@@ -156,12 +159,13 @@ def contact_point_event(
 
 def contact_point_consent_changed(record: ContactPointConsent) -> int:
     """`contact_point_consent.changed` for one record (its purpose and topic loaded)."""
-    event = contact_point_event(
-        record,
-        purpose_name=record.purpose.name,
-        topic_name=record.topic.name if record.topic_id else None,
-        value_hash=normalized_address_hash(record.value),
-    )
+    with translation.override(settings.MODELTRANSLATION_DEFAULT_LANGUAGE):
+        event = contact_point_event(
+            record,
+            purpose_name=record.purpose.name,
+            topic_name=record.topic.name if record.topic_id else None,
+            value_hash=normalized_address_hash(record.value),
+        )
     return events_emit(event_type=EventType.CONTACT_POINT_CONSENT_CHANGED, events=[event])
 
 
@@ -171,11 +175,14 @@ def contact_points_changed(records: Iterable[ContactPointConsent]) -> int:
     if not subscribed_endpoints(EventType.CONTACT_POINT_CONSENT_CHANGED):
         return 0
     records = list(records)
-    purposes = dict(
-        Purpose.objects.filter(pk__in={r.purpose_id for r in records}).values_list("pk", "name")
-    )
     topic_ids = {r.topic_id for r in records} - {None}
-    topics = dict(Topic.objects.filter(pk__in=topic_ids).values_list("pk", "name"))
+    with translation.override(settings.MODELTRANSLATION_DEFAULT_LANGUAGE):
+        purposes = dict(
+            Purpose.objects.filter(pk__in={r.purpose_id for r in records}).values_list(
+                "pk", "name"
+            )
+        )
+        topics = dict(Topic.objects.filter(pk__in=topic_ids).values_list("pk", "name"))
     hasher = address_hasher()
     events = [
         contact_point_event(

@@ -1,9 +1,10 @@
 from django.core.management import call_command
+from django.utils import translation
 
 from common.admin import dpo_views
 from common.audit import Evidence
 from consent.decision.single import decide
-from consent.models import ComplianceProfile, DataConsent, Purpose
+from consent.models import ComplianceProfile, DataConsent, Purpose, Topic
 from consent.services.customer import Choice, customer_choices_record
 from consent.services.summaries import subjects_refresh
 from demo.seed import EVERYONE_LIST
@@ -79,3 +80,21 @@ def test_the_demo_profile_tells_a_coherent_story(db):
     assert profile.double_opt_in == "new_only"
     assert profile.data_policy.consent_level >= commercial.required_level
     assert (decision.allowed, decision.reason) == (True, "opted_in")
+
+
+def test_seed_demo_names_the_organisation_and_translates_purposes_and_topics(db):
+    call_command("seed_demo", contacts=20, seed=5)
+    profile = ComplianceProfile.objects.default()
+    assert (profile.organization_name, profile.notice_url) == (
+        "Example Travel B.V.",
+        "https://example.org/privacy",
+    )
+    topics = Topic.objects.filter(purpose__profile=profile).order_by("name_en")
+    with translation.override("nl"):
+        assert [t.name for t in topics] == ["Evenementen", "Nieuwsbrief", "Trainingen en cursussen"]
+        assert profile.intro_text.startswith("We sturen je alleen")
+    with translation.override("de"):
+        assert [t.name for t in topics] == ["Veranstaltungen", "Newsletter", "Schulungen und Kurse"]
+        assert all(t.description for t in topics)
+    # Every text was saved through the service: the topics' history says so.
+    assert Topic.history.filter(history_change_reason="edited").count() == 3

@@ -1085,7 +1085,7 @@ ADMIN_CASES = [
         profile,
         admin_inline_add(
             Purpose,
-            name="Offers",
+            name_en="Offers",
             kind="commercial",
             consent_model="restrictive",
             required_level="0",
@@ -1098,7 +1098,7 @@ ADMIN_CASES = [
         lambda w, _: admin_add(
             Purpose,
             profile=str(newest(ComplianceProfile).pk),
-            name="Offers",
+            name_en="Offers",
             kind="commercial",
             consent_model="restrictive",
             required_level="0",
@@ -1114,19 +1114,19 @@ ADMIN_CASES = [
     admin_case(
         "admin-inline consent.Purpose topics",
         purpose,
-        admin_inline_add(Topic, name="Events", active=True),
+        admin_inline_add(Topic, name_en="Events", active=True),
         {Topic: "created"},
     ),
     admin_case(
         "admin-add consent.Topic",
         spares,
-        lambda w, _: admin_add(Topic, purpose=str(newest(Purpose).pk), name="Events")(w, _),
+        lambda w, _: admin_add(Topic, purpose=str(newest(Purpose).pk), name_en="Events")(w, _),
         {Topic: "created"},
     ),
     admin_case(
         "admin-change consent.Topic",
         topic,
-        admin_change(description="Invitations"),
+        admin_change(description_en="Invitations"),
         {Topic: "edited"},
     ),
     admin_case(
