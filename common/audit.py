@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, models, router, transaction
 from django.db.models import Max
 from django.db.models.deletion import Collector
+from django.utils import translation
 from django.utils.module_loading import import_string
 from simple_history.models import HistoricalRecords
 from simple_history.signals import post_create_historical_record, pre_create_historical_record
@@ -131,11 +132,29 @@ class AuditedHistoricalRecords(HistoricalRecords):
         fields = super().fields_included(model)
         return [field for field in fields if not hasattr(field, "translated_field")]
 
+    def create_historical_record(self, instance, history_type, using=None):
+        # On a translated model, reading `name` gives the active language's text: the history
+        # row holds the base (default-language) text whatever the language of the request.
+        if not _is_translated(type(instance)):
+            return super().create_historical_record(instance, history_type, using)
+        with translation.override(base_language()):
+            return super().create_historical_record(instance, history_type, using)
+
     def get_meta_options(self, model):
         options = super().get_meta_options(model)
         if self.extra_indexes:
             options["indexes"] = (*options.get("indexes", ()), *self.extra_indexes)
         return options
+
+
+def base_language() -> str:
+    """The language of the base texts (django-modeltranslation's default language)."""
+    return getattr(settings, "MODELTRANSLATION_DEFAULT_LANGUAGE", settings.LANGUAGE_CODE)
+
+
+@functools.cache
+def _is_translated(model) -> bool:
+    return any(hasattr(field, "translated_field") for field in model._meta.concrete_fields)
 
 
 def audited_history(**kwargs) -> HistoricalRecords:

@@ -6,8 +6,11 @@ back to English and then to any other translation (settings.MODELTRANSLATION_*).
 the API edit every language; the public pages show the visitor's.
 """
 
-from modeltranslation.translator import TranslationOptions, register
+import functools
 
+from modeltranslation.translator import NotRegistered, TranslationOptions, register, translator
+
+from common.audit import base_language
 from consent.models import ComplianceProfile, Purpose, Topic
 
 
@@ -93,3 +96,26 @@ def standard_texts(obj: Purpose | Topic) -> dict[str, str]:
     """The standard texts a purpose or topic of a standard name has no text for yet."""
     texts = STANDARD_TEXTS.get(obj.name_en or "", {})
     return {field: text for field, text in texts.items() if not getattr(obj, field)}
+
+
+@functools.cache
+def _translation_columns(model) -> tuple[tuple[str, str, bool], ...]:
+    """(base field, translation column, is the base language's) of a registered model."""
+    try:
+        options = translator.get_options_for_model(model)
+    except NotRegistered:
+        return ()
+    return tuple(
+        (name, field.attname, field.language == base_language())
+        for name, fields in options.all_fields.items()
+        for field in fields
+    )
+
+
+def with_base_texts_only(instance):
+    """An instance built from a history row, which keeps the base texts only (common.audit):
+    its base-language columns get the base text and the others none, so reading `name` in any
+    language gives the text as it stood — never a query for today's row of a deferred column."""
+    for name, column, is_base in _translation_columns(type(instance)):
+        instance.__dict__[column] = instance.__dict__.get(name) if is_base else None
+    return instance

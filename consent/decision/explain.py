@@ -2,6 +2,10 @@
 suppression, the subjects holding the address against the purpose's required level, and the
 contact-point records consulted.
 
+Purposes and topics are named by their base (English) texts, whatever the language of the
+request: the sentences around them are English, and an explanation as of a past instant can
+only name them so (their history keeps the base texts).
+
 Built from the very facts `evaluate` read, so every path that gathered them for an explanation
 (single, bulk, as of a past instant) explains alike. It names no data consent: confidentiality
 is untouched.
@@ -11,6 +15,9 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.utils import translation
+
+from common.audit import base_language
 from consent.decision.questions import Question
 from consent.decision.rules import (
     ALLOW_FIELDS,
@@ -68,6 +75,11 @@ def with_explanation(decision: Decision, facts: AddressFacts, question: Question
 def explain(facts: AddressFacts, question: Question, decision: Decision) -> Explanation:
     if facts.holders is None:
         raise ValueError("These facts were gathered without the explanation's details.")
+    with translation.override(base_language()):
+        return _explain(facts, question, decision)
+
+
+def _explain(facts: AddressFacts, question: Question, decision: Decision) -> Explanation:
     purpose, topic = question.purpose, question.topic
     return Explanation(
         rule=RULE_OF_REASON[decision.reason],

@@ -34,6 +34,7 @@ from consent.decision.rules import (
     record_facts,
 )
 from consent.models import ComplianceProfile, ContactPointConsent, Purpose, Suppression, Topic
+from consent.translation import with_base_texts_only
 from subjects.models import Contact, Lead
 
 
@@ -121,7 +122,8 @@ def _fields(model) -> list:
 
 
 def _instance(model, fields, row):
-    return model.from_db("default", [field.attname for field in fields], _converted(fields, row))
+    instance = model.from_db("default", [f.attname for f in fields], _converted(fields, row))
+    return with_base_texts_only(instance)
 
 
 def _instances(model, where: str, params: list, at: datetime) -> list:

@@ -9,9 +9,9 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
 
-from common.audit import Source, audited_history
+from common.audit import Source, audited_history, base_language
 from consent.models.data_consent import DataPolicy, ReportTexts
 from subjects.models import ConsentLevel
 
@@ -28,12 +28,28 @@ OPT_IN_CHANNELS = frozenset({Channel.SMS, Channel.VOICE, Channel.CUSTOM})
 ADDRESS_MAX_LENGTH = 254
 
 
+class BaseTextsModel(models.Model):
+    """A model with customer-facing texts in every page language (consent/translation.py).
+
+    django-modeltranslation makes `name` read and write the active language's column; the base
+    column itself is saved from whatever `name` reads. Saving under the base language keeps it
+    (and every history row, see common.audit) the English text, whoever saves in what language.
+    """
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        with translation.override(base_language()):
+            super().save(*args, **kwargs)
+
+
 class ComplianceProfileQuerySet(models.QuerySet):
     def default(self) -> "ComplianceProfile":
         return self.get(is_default=True)
 
 
-class ComplianceProfile(ReportTexts, models.Model):
+class ComplianceProfile(ReportTexts, BaseTextsModel):
     class DoubleOptIn(models.TextChoices):
         OFF = "off", "Off"
         NEW_ONLY = "new_only", "Only for addresses new to the profile"
@@ -100,7 +116,7 @@ class ComplianceProfile(ReportTexts, models.Model):
         return self.name
 
 
-class Purpose(models.Model):
+class Purpose(BaseTextsModel):
     class Kind(models.TextChoices):
         COMMERCIAL = "commercial", "Commercial"
         TRANSACTIONAL = "transactional", "Transactional"
@@ -154,7 +170,7 @@ class Purpose(models.Model):
         return self.kind == self.Kind.COMMERCIAL and channel in OPT_IN_CHANNELS
 
 
-class Topic(models.Model):
+class Topic(BaseTextsModel):
     purpose = models.ForeignKey(Purpose, on_delete=models.CASCADE, related_name="topics")
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True)

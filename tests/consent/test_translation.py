@@ -1,8 +1,11 @@
 """Customer-facing texts per page language (DESIGN §3.3): consent/translation.py, its data
 migration, and what the rest of consent must keep doing once `name` depends on the language."""
 
+from datetime import timedelta
+
 import pytest
-from django.utils import translation
+import time_machine
+from django.utils import timezone, translation
 
 from consent.decision.single import decide
 from consent.loads.runner import consent_load_create, consent_load_run
@@ -113,3 +116,50 @@ def test_standard_texts_fill_only_what_is_missing(default_profile):
     assert "name_de" not in texts  # kept: somebody chose it
     assert texts["description_de"] == STANDARD_TEXTS["Commercial"]["description_de"]
     assert standard_texts(factories.topic(name="Something else")) == {}
+
+
+def test_saving_in_another_language_keeps_the_base_text_and_its_history_english():
+    """A Dutch-speaking admin edits the Dutch name: the base column and the history row keep
+    the English text (modeltranslation alone would save the Dutch one there)."""
+    purpose = factories.purpose(name="Offers")
+    with translation.override("nl"):
+        purpose = Purpose.objects.get(pk=purpose.pk)
+        purpose.name_nl = "Aanbiedingen"
+        purpose.save()
+        assert purpose.name == "Aanbiedingen"
+    stored = Purpose.objects.rewrite(False).filter(pk=purpose.pk)
+    assert list(stored.values_list("name", "name_en", "name_nl")) == [
+        ("Offers", "Offers", "Aanbiedingen")
+    ]
+    assert list(purpose.history.order_by("history_id").values_list("name", flat=True)) == [
+        "Offers",
+        "Offers",
+    ]
+
+
+def test_an_explanation_names_purposes_in_english_now_and_as_they_stood(
+    default_profile, django_assert_max_num_queries
+):
+    commercial = default_profile.purposes.get(kind="commercial")
+    start = timezone.now() + timedelta(days=1)
+    with time_machine.travel(start, tick=False):
+        factories.cp_consent(value="a@example.org", purpose_obj=commercial, status="opted_in")
+    with time_machine.travel(start + timedelta(minutes=10), tick=False):
+        commercial.name = "Offers"  # renamed later: the past explanation names the old name
+        commercial.save()
+    with time_machine.travel(start + timedelta(minutes=20), tick=False):
+        for language in ("en", "nl", "de"):
+            with translation.override(language):
+                with django_assert_max_num_queries(6):
+                    past = decide(
+                        channel="email",
+                        value="a@example.org",
+                        purpose=commercial.pk,
+                        as_of=start + timedelta(minutes=5),
+                        explain=True,
+                    )
+                now = decide(
+                    channel="email", value="a@example.org", purpose=commercial.pk, explain=True
+                )
+            assert past.explanation.purpose_name == "Commercial", language
+            assert now.explanation.purpose_name == "Offers", language
