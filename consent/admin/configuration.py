@@ -124,7 +124,9 @@ class ComplianceProfileAdmin(
 
 
 @admin.register(Purpose)
-class PurposeAdmin(ServiceAdminMixin, ConfigurationAdminMixin, TranslationAdmin, SimpleHistoryAdmin):
+class PurposeAdmin(
+    ServiceAdminMixin, ConfigurationAdminMixin, TranslationAdmin, SimpleHistoryAdmin
+):
     form = ConfigurationForm
     list_display = ["name", "profile", "kind", "consent_model", "required_level"]
     list_filter = ["profile", "kind", "consent_model"]

@@ -178,9 +178,7 @@ def contact_points_changed(records: Iterable[ContactPointConsent]) -> int:
     topic_ids = {r.topic_id for r in records} - {None}
     with translation.override(settings.MODELTRANSLATION_DEFAULT_LANGUAGE):
         purposes = dict(
-            Purpose.objects.filter(pk__in={r.purpose_id for r in records}).values_list(
-                "pk", "name"
-            )
+            Purpose.objects.filter(pk__in={r.purpose_id for r in records}).values_list("pk", "name")
         )
         topics = dict(Topic.objects.filter(pk__in=topic_ids).values_list("pk", "name"))
     hasher = address_hasher()

@@ -8,11 +8,11 @@ import re
 import pytest
 from django.urls import reverse
 
-from consent.services.configuration import configuration_save
+from common.audit import Source
 from consent.models import ContactPointConsent, Purpose
+from consent.services.configuration import configuration_save
 from consent.translation import standard_texts
 from preference_center.tokens import AddressLink
-from common.audit import Source
 from tests import factories
 from tests.browser.conftest import PHONE
 

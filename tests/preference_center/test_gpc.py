@@ -8,10 +8,18 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
-from consent.decision.single import decide
-from consent.models import ComplianceProfile, ContactPointConsent, Purpose
 from common.audit import Source
+from consent.decision.single import decide
+from consent.models import (
+    ComplianceProfile,
+    ContactPointConsent,
+    Purpose,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from consent.services.webhooks import webhook_endpoint_save
 from tests import factories
+from tests.consent.ledger_helpers import entry_for, unsealed_rows
 from tests.preference_center.conftest import (
     BROWSER_UA,
     manage_path,
@@ -110,6 +118,37 @@ def test_saving_with_the_signal_records_a_tracking_opt_out_with_source_gpc(
     # And the decision obeys it.
     assert decide(channel="email", value=ADDRESS, purpose=tracking).reason == "purpose_opted_out"
     assert not decide(channel="email", value=ADDRESS, purpose=catalog["offers"]).tracking_allowed
+
+
+def test_the_gpc_opt_out_is_sealed_in_the_ledger_and_sent_to_webhooks(
+    client, profile, catalog, tracking
+):
+    """A GPC opt-out is a consent write like any other: its history row is sealed into the
+    ledger and `contact_point_consent.changed` goes out, naming the purpose in English even
+    though the visitor reads the page in Dutch."""
+    webhook_endpoint_save(
+        endpoint=WebhookEndpoint(),
+        data={"url": "http://127.0.0.1:9/hooks", "events": ["contact_point_consent.changed"]},
+    )
+    factories.cp_consent(value=ADDRESS, purpose_obj=tracking, status=OPTED_IN)
+    WebhookDelivery.objects.all().delete()
+    response = client.post(
+        manage_path(profile, ADDRESS) + "?lang=nl",
+        {"purpose": [catalog["newsletter"].pk], "action": "save"},
+        HTTP_ACCEPT_LANGUAGE="nl",
+        **GPC,
+    )
+    assert response.status_code == 302
+    (row,) = gpc_rows(tracking)
+    assert entry_for(row).history_id == row.history_id
+    assert unsealed_rows() == 0
+    sent = {
+        d.data["purpose"]: d.data
+        for d in WebhookDelivery.objects.filter(event_type="contact_point_consent.changed")
+    }
+    assert sent[tracking.pk]["status"] == OPTED_OUT
+    assert sent[tracking.pk]["source"] == Source.GPC
+    assert sent[tracking.pk]["purpose_name"] == "Tracking"  # not "Meten en volgen"
 
 
 def test_saving_without_the_signal_leaves_tracking_alone(client, profile, catalog, tracking):
