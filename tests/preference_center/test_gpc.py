@@ -19,7 +19,7 @@ from consent.models import (
 )
 from consent.services.webhooks import webhook_endpoint_save
 from tests import factories
-from tests.consent.ledger_helpers import entry_for, unsealed_rows
+from tests.consent.ledger.helpers import entry_for, unsealed_rows
 from tests.preference_center.conftest import (
     BROWSER_UA,
     manage_path,
