@@ -15,6 +15,8 @@ from consent.api.contact_points import ContactPointConsentViewSet
 from consent.api.data_consents import DataConsentViewSet
 from consent.api.ledger import LedgerVerifyView
 from consent.api.loads import ConsentLoadViewSet
+from consent.api.notices import NoticeViewSet
+from consent.api.reconsent import ReconsentViewSet
 from consent.api.requests import DataSubjectRequestViewSet
 from consent.api.subjects import ContactViewSet, LeadViewSet
 from consent.api.webhooks import WebhookEndpointViewSet
@@ -42,6 +44,8 @@ router.register("data-subject-requests", DataSubjectRequestViewSet, basename="da
 
 
 router.register("webhooks", WebhookEndpointViewSet, basename="webhookendpoint")
+router.register("notices", NoticeViewSet, basename="notice")
+router.register("reconsent", ReconsentViewSet, basename="reconsent")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -49,6 +49,11 @@ ROLE_PERMISSIONS = {
         "consent.add_topic",
         "consent.change_topic",
         "consent.delete_topic",
+        # Notices (DESIGN §3.9): drafts are deleted, published notices never.
+        "consent.view_notice",
+        "consent.add_notice",
+        "consent.change_notice",
+        "consent.delete_notice",
         # Contact-point consents are never deleted by hand (only erasure removes them).
         "consent.view_contactpointconsent",
         "consent.add_contactpointconsent",

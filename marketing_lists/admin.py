@@ -24,11 +24,13 @@ from common.admin import (
     bounded_count,
     format_count,
 )
+from common.audit import Source
 from common.csvutil import csv_lines
 from common.replica import reading_from_replica, streamed_from_replica
-from consent.models import Channel, Purpose, Topic
+from consent.models import Channel, ComplianceProfile, Purpose, Topic
 from marketing_lists import audience, services
 from marketing_lists.models import MarketingList
+from marketing_lists.reconsent import marketing_list_from_reconsent
 from subjects.models import Contact, Lead
 
 PREVIEW_ROWS = 20
@@ -77,6 +79,24 @@ class AddToStaticListForm(forms.Form):
         ).order_by("name")
 
 
+class ReconsentListForm(forms.Form):
+    profile = forms.ModelChoiceField(ComplianceProfile.objects.all())
+    purpose = forms.ModelChoiceField(Purpose.objects.all(), required=False)
+    member_type = forms.ChoiceField(
+        choices=[
+            (MarketingList.MemberType.CONTACT, "Contacts"),
+            (MarketingList.MemberType.LEAD, "Leads"),
+        ]
+    )
+
+    def clean(self):
+        data = super().clean()
+        purpose, profile = data.get("purpose"), data.get("profile")
+        if purpose is not None and profile is not None and purpose.profile_id != profile.pk:
+            self.add_error("purpose", "Choose a purpose of the chosen profile.")
+        return data
+
+
 @admin.register(MarketingList)
 class MarketingListAdmin(
     DataProtectionChangelistMixin,
@@ -106,6 +126,11 @@ class MarketingListAdmin(
     def get_urls(self):
         return [
             path(
+                "from-reconsent/",
+                self.admin_site.admin_view(self.from_reconsent_view),
+                name="marketing_lists_marketinglist_from_reconsent",
+            ),
+            path(
                 "<path:object_id>/audience/",
                 self.admin_site.admin_view(self.audience_view),
                 name="marketing_lists_marketinglist_audience",
@@ -117,6 +142,31 @@ class MarketingListAdmin(
             ),
             *super().get_urls(),
         ]
+
+    def from_reconsent_view(self, request):
+        """POST from "Consents given under an older notice": a static list of the contacts or
+        leads holding an outdated opt-in, for a re-consent mail."""
+        if request.method != "POST" or not self.has_add_permission(request):
+            raise PermissionDenied
+        form = ReconsentListForm(request.POST)
+        if not form.is_valid():
+            self.message_user(request, f"No list made: {form.errors.as_text()}", messages.ERROR)
+            return redirect("admin:consent_notice_reconsent")
+        data = form.cleaned_data
+        marketing_list, added = marketing_list_from_reconsent(
+            profile=data["profile"],
+            purpose=data["purpose"],
+            member_type=data["member_type"],
+            user=request.user,
+            source=Source.INTERNAL,
+        )
+        self.message_user(
+            request,
+            f"Static list “{marketing_list.name}” made with {added} member(s): send them the "
+            "re-consent mail; their preference link re-confirms under the current notice.",
+            messages.SUCCESS,
+        )
+        return redirect("admin:marketing_lists_marketinglist_change", marketing_list.pk)
 
     def members_view(self, request, object_id):
         """A static list's members: paginated and searchable, whatever the list's size; members

@@ -9,6 +9,7 @@ app_name = "preference_center"
 urlpatterns = [
     path("preferences/", views.link_request, name="link_request"),
     path("preferences/<str:token>/", views.manage, name="manage"),
+    path("preferences/<str:token>/receipt/", views.receipt, name="receipt"),
     path("subscribe/confirm/<str:token>/", views.confirm, name="confirm"),
     path("subscribe/<slug:profile_slug>/", views.subscribe, name="subscribe"),
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),

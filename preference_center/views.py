@@ -5,6 +5,7 @@ and `consent.customer` for every write, render. GET and HEAD never write (mail s
 prefetch links). Every invalid, expired, cross-use or dangling token gets the same 404 page.
 """
 
+import json
 import re
 from functools import wraps
 from ipaddress import ip_address as parse_ip
@@ -22,7 +23,9 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from common.audit import Evidence, Source
 from consent.addresses import is_suppressed
-from consent.models import Channel, ComplianceProfile, Purpose, Topic
+from consent.models import Channel, ComplianceProfile, ContactPointConsent, Notice, Purpose, Topic
+from consent.reports.receipts import FORMATS as RECEIPT_FORMATS
+from consent.reports.receipts import receipt as consent_receipt
 from consent.services.customer import address_known, customer_choices_record, double_opt_in_required
 from preference_center import gpc, ratelimit, tasks
 from preference_center.forms import LinkRequestForm, SignUpForm
@@ -107,7 +110,13 @@ def user_agent(request: HttpRequest) -> str:
 
 
 def _render(request, template: str, context: dict | None = None, *, status: int = 200):
-    return render(request, f"preference_center/{template}.html", context or {}, status=status)
+    context = context or {}
+    profile = context.get("profile")
+    if profile is not None and "notice" not in context:
+        # The current notice in the visitor's language (else English), linked in the footer.
+        language = (translation.get_language() or "en")[:2]
+        context["notice"] = Notice.objects.current_for(profile=profile, language=language)
+    return render(request, f"preference_center/{template}.html", context, status=status)
 
 
 def _invalid_link(request: HttpRequest) -> HttpResponse:
@@ -198,7 +207,42 @@ def manage(request: HttpRequest, token: str) -> HttpResponse:
     rows = preference_rows(profile=profile, channel=link.channel, value=link.value)
     if request.method == "POST":
         return _manage_save(request, link, profile, rows, context)
-    return _render(request, "manage", {**context, "rows": rows, "saved": "saved" in request.GET})
+    return _render(
+        request,
+        "manage",
+        {**context, "rows": rows, "saved": "saved" in request.GET, "manage_token": token},
+    )
+
+
+# GET /preferences/<token>/receipt/ — the customer's consent receipts
+
+
+@public_page(token=True)
+@require_http_methods(["GET", "HEAD"])
+def receipt(request: HttpRequest, token: str) -> HttpResponse:
+    """Every consent record of the link's address in its profile, as receipts (`?format=`
+    kantara, the default, or iso27560): the same token as the manage page, nothing else."""
+    try:
+        link = AddressLink.loads(token)
+        profile = ComplianceProfile.objects.get(pk=link.profile_id)
+    except (InvalidLink, ComplianceProfile.DoesNotExist):
+        return _invalid_link(request)
+    output = request.GET.get("format", "kantara")
+    if output not in RECEIPT_FORMATS:
+        output = "kantara"
+    records = (
+        ContactPointConsent.objects.for_address(link.channel, link.value)
+        .filter(purpose__profile=profile)
+        .select_related("purpose__profile", "topic")
+        .order_by("purpose_id", "topic_id", "id")
+    )
+    body = [consent_receipt(record, format=output) for record in records]
+    response = HttpResponse(
+        json.dumps(body, indent=2, ensure_ascii=False, default=str),
+        content_type="application/ld+json" if output == "iso27560" else "application/json",
+    )
+    response["Content-Disposition"] = f'attachment; filename="consent-receipt-{output}.json"'
+    return response
 
 
 def _manage_save(request, link: AddressLink, profile, rows, context) -> HttpResponse:

@@ -7,6 +7,7 @@ from consent.admin import (  # noqa: F401
     data_consents,
     erasure,
     loads,
+    notices,
     requests,
     subjects,
     webhooks,

@@ -32,7 +32,7 @@ from consent.services.configuration import (
 class PurposeInline(TranslationTabularInline):
     model = Purpose
     extra = 0
-    fields = ["name_en", "kind", "consent_model", "required_level"]
+    fields = ["name_en", "kind", "consent_model", "required_level", "require_current_notice"]
     show_change_link = True
 
 

@@ -76,6 +76,7 @@ class PurposeSerializer(TranslatedModelSerializer):
             "consent_model",
             "required_level",
             *get_translation_fields("name", "description"),
+            "require_current_notice",
         ]
         extra_kwargs = {
             "required_level": {

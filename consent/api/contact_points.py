@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from common.api import Conflict, IdRelatedField, ModelSerializer, StrictFilterSet
 from common.audit import Source, evidence_from
 from consent.addresses import normalize_address as _normalize_address
+from consent.api.receipts import ReceiptMixin
 from consent.models import Channel, ContactPointConsent, Topic
 from consent.models.contact_point import ADDRESS_MAX_LENGTH
 from consent.services.contact_points import (
@@ -148,6 +149,7 @@ class ContactPointConsentFilterSet(StrictFilterSet):
     )
 )
 class ContactPointConsentViewSet(
+    ReceiptMixin,
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,
     mixins.ListModelMixin,

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from common.api import IdRelatedField, ModelSerializer, request_user
 from common.audit import Source, evidence_from
+from consent.api.receipts import ReceiptMixin
 from consent.api.subjects import STATE_CONFLICT_CODES
 from consent.filters import DataConsentFilterSet
 from consent.models import DataConsent
@@ -124,6 +125,7 @@ class NoteSerializer(serializers.Serializer):
     ),
 )
 class DataConsentViewSet(
+    ReceiptMixin,
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,
     mixins.UpdateModelMixin,

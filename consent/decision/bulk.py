@@ -29,6 +29,7 @@ from consent.decision.rules import (
     Holder,
     SubjectFacts,
     answer,
+    current_notices,
     explained_facts,
     record_facts,
     records_query,
@@ -65,12 +66,22 @@ def decide_many(
     addresses = {address for address, _ in asked}
     purpose_ids = set().union(*(question.purpose_ids for question in questions))
     topic_ids = set().union(*(question.topic_ids for question in questions))
+    notices = current_notices(
+        (purpose for question in questions for purpose in (question.purpose, question.tracking)),
+        at=as_of,
+    )
     if as_of is None:
         facts = gather_facts(
-            addresses, purpose_ids=purpose_ids, topic_ids=topic_ids, explain=explain
+            addresses,
+            purpose_ids=purpose_ids,
+            topic_ids=topic_ids,
+            explain=explain,
+            notices=notices,
         )
     else:
-        facts = past.facts_as_of(addresses, purpose_ids=purpose_ids, topic_ids=topic_ids, at=as_of)
+        facts = past.facts_as_of(
+            addresses, purpose_ids=purpose_ids, topic_ids=topic_ids, at=as_of, notices=notices
+        )
     memo: dict = {}
     decisions = [answer(facts[address], question, memo) for address, question in asked]
     if explain:
@@ -113,11 +124,16 @@ def gather_facts(
     purpose_ids: set[int],
     topic_ids: set[int],
     explain: bool = False,
+    notices: dict[int, frozenset[str]] | None = None,
 ) -> dict[Address, AddressFacts]:
     """The facts of a set of (normalized) addresses, all in one dict (bulk checks)."""
     facts: dict[Address, AddressFacts] = {}
     for chunk in iter_facts(
-        set(addresses), purpose_ids=purpose_ids, topic_ids=topic_ids, explain=explain
+        set(addresses),
+        purpose_ids=purpose_ids,
+        topic_ids=topic_ids,
+        explain=explain,
+        notices=notices,
     ):
         facts.update(chunk)
     return facts
@@ -130,14 +146,16 @@ def iter_facts(
     topic_ids: set[int],
     chunk_size: int = FACTS_CHUNK_SIZE,
     explain: bool = False,
+    notices: dict[int, frozenset[str]] | None = None,
 ) -> Iterator[dict[Address, AddressFacts]]:
     """The facts of any number of (normalized) addresses, one dict per chunk: three queries
-    per chunk, never one per address, and memory bounded by the chunk (audiences)."""
+    per chunk, never one per address, and memory bounded by the chunk (audiences). `notices`
+    (`current_notices`) marks the opt-ins given under an outdated notice (rule 10a)."""
     now = timezone.now()
     addresses = iter(addresses)
     gather = _explained_chunk_facts if explain else _chunk_facts
     while chunk := sorted(set(islice(addresses, chunk_size))):
-        yield gather(chunk, purpose_ids, topic_ids, now)
+        yield gather(chunk, purpose_ids, topic_ids, now, notices)
 
 
 def _by_channel(chunk: list[Address]) -> dict[str, list[str]]:
@@ -148,7 +166,11 @@ def _by_channel(chunk: list[Address]) -> dict[str, list[str]]:
 
 
 def _explained_chunk_facts(
-    chunk: list[Address], purpose_ids: set[int], topic_ids: set[int], now: datetime
+    chunk: list[Address],
+    purpose_ids: set[int],
+    topic_ids: set[int],
+    now: datetime,
+    notices: dict[int, frozenset[str]] | None = None,
 ) -> dict[Address, AddressFacts]:
     """As `_chunk_facts`, with the same three queries selecting the subjects one by one (folded
     in Python, as the single check's explanation does) and the records' evidence."""
@@ -156,7 +178,9 @@ def _explained_chunk_facts(
     suppressed = _suppressed(values_by_channel)
     holders = _subject_holders(values_by_channel)
     address_match = _per_channel("value", values_by_channel)
-    records = record_facts(records_query(address_match, purpose_ids, topic_ids, explain=True), now)
+    records = record_facts(
+        records_query(address_match, purpose_ids, topic_ids, explain=True), now, notices
+    )
     return {
         (channel, value): explained_facts(
             channel,
@@ -170,13 +194,17 @@ def _explained_chunk_facts(
 
 
 def _chunk_facts(
-    chunk: list[Address], purpose_ids: set[int], topic_ids: set[int], now: datetime
+    chunk: list[Address],
+    purpose_ids: set[int],
+    topic_ids: set[int],
+    now: datetime,
+    notices: dict[int, frozenset[str]] | None = None,
 ) -> dict[Address, AddressFacts]:
     values_by_channel = _by_channel(chunk)
     suppressed = _suppressed(values_by_channel)
     subjects = _subject_aggregates(values_by_channel)
     address_match = _per_channel("value", values_by_channel)
-    records = record_facts(records_query(address_match, purpose_ids, topic_ids), now)
+    records = record_facts(records_query(address_match, purpose_ids, topic_ids), now, notices)
     return {
         (channel, value): AddressFacts(
             channel,

@@ -155,10 +155,16 @@ def _converted(fields, row) -> list:
 
 
 def facts_as_of(
-    addresses: Iterable[Address], *, purpose_ids: set[int], topic_ids: set[int], at: datetime
+    addresses: Iterable[Address],
+    *,
+    purpose_ids: set[int],
+    topic_ids: set[int],
+    at: datetime,
+    notices: dict[int, frozenset[str]] | None = None,
 ) -> dict[Address, AddressFacts]:
     """The facts of the (normalized) addresses at `at`, with the explanation's details: three
-    queries (suppressions, subjects, records), whatever the number of addresses."""
+    queries (suppressions, subjects, records), whatever the number of addresses. `notices`
+    are the notice versions current at `at` (rule 10a, `current_notices(..., at=at)`)."""
     at = validate_as_of(at)
     addresses = sorted(set(addresses))
     values_by_channel: dict[str, list[str]] = {}
@@ -166,7 +172,7 @@ def facts_as_of(
         values_by_channel.setdefault(channel, []).append(value)
     suppressed, erased = _suppressions(values_by_channel, at)
     holders = _holders(values_by_channel, at)
-    records = record_facts(_record_rows(values_by_channel, purpose_ids, topic_ids, at), at)
+    records = record_facts(_record_rows(values_by_channel, purpose_ids, topic_ids, at), at, notices)
     return {
         (channel, value): explained_facts(
             channel,
@@ -304,9 +310,9 @@ def _record_rows(
         "topic_id",
         "status",
         "expires_at",
+        "notice_version",
         "source",
         "captured_at",
-        "notice_version",
     )
     qn = connection.ops.quote_name
     address_sql, address_params = _per_channel("value", values_by_channel)
@@ -319,7 +325,7 @@ def _record_rows(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [
-            (*row[:6], _aware(row[6]), row[7], _aware(row[8]), row[9]) for row in cursor.fetchall()
+            (*row[:6], _aware(row[6]), row[7], row[8], _aware(row[9])) for row in cursor.fetchall()
         ]
 
 

@@ -14,6 +14,7 @@ from django.db.models import Q
 from consent.models import (
     Channel,
     ContactPointConsent,
+    Notice,
     Purpose,
     Topic,
 )
@@ -51,6 +52,7 @@ class Reason(models.TextChoices):
     TOPIC_OPTED_OUT = "topic_opted_out", "Opted out of the topic"
     NO_PURPOSE_OPT_IN = "no_purpose_opt_in", "No opt-in to the purpose"
     NO_TOPIC_OPT_IN = "no_topic_opt_in", "No opt-in to the topic"
+    NOTICE_OUTDATED = "notice_outdated", "Opt-in given under an older notice"
     OPTED_IN = "opted_in", "Opted in"
     NOT_OPTED_OUT = "not_opted_out", "Not opted out"
 
@@ -66,7 +68,7 @@ RULE_OF_REASON = {
     Reason.TOPIC_OPTED_OUT: "8",
     Reason.NO_PURPOSE_OPT_IN: "9",
     Reason.NO_TOPIC_OPT_IN: "10",
-    "notice_outdated": "10a",
+    Reason.NOTICE_OUTDATED: "10a",
     Reason.OPTED_IN: "11",
     Reason.NOT_OPTED_OUT: "11",
 }
@@ -162,6 +164,7 @@ def fold_holders(holders: Iterable[Holder]) -> SubjectFacts | None:
 class RecordFact:
     id: int
     status: str  # effective status: an expired opt-in reads as not_set
+    outdated: bool = False  # rule 10a: an opt-in given under a notice older than the current
     # Gathered only for an explanation (None otherwise): the stored status and the evidence.
     stored_status: str | None = None
     source: str | None = None
@@ -206,10 +209,6 @@ def explained_facts(
         erased=erased,
     )
 
-    def status(self, purpose: Purpose, topic: Topic | None = None) -> str:
-        record = self.records.get((purpose.pk, topic.pk if topic else None))
-        return record.status if record else Status.NOT_SET
-
 
 def effective_status(status: str, expires_at: datetime | None, now: datetime) -> str:
     if status == Status.OPTED_IN and expires_at is not None and expires_at <= now:
@@ -237,7 +236,37 @@ def evaluate(facts: AddressFacts, purpose: Purpose, topic: Topic | None = None) 
         return False, Reason.NO_PURPOSE_OPT_IN
     if opt_in_required and topic and topic_status != Status.OPTED_IN:
         return False, Reason.NO_TOPIC_OPT_IN
+    if opt_in_required and _notice_outdated(facts, purpose, topic):
+        return False, Reason.NOTICE_OUTDATED
     return True, Reason.OPTED_IN if opt_in_required else Reason.NOT_OPTED_OUT
+
+
+def _notice_outdated(facts: AddressFacts, purpose: Purpose, topic: Topic | None) -> bool:
+    """Rule 10a: the purpose requires the current notice and an opt-in rules 9/10 relied on
+    was given under an older one."""
+    if not purpose.require_current_notice:
+        return False
+    keys = [(purpose.pk, None)] + ([(purpose.pk, topic.pk)] if topic else [])
+    return any(facts.records[key].outdated for key in keys if key in facts.records)
+
+
+def current_notices(
+    purposes: Iterable[Purpose | None], *, at: datetime | None = None
+) -> dict[int, frozenset[str]]:
+    """Rule 10a's facts: per purpose requiring the current notice whose profile has a published
+    material notice, the notice versions still current (at `at`, else now). No query when no
+    purpose requires it."""
+    requiring = [purpose for purpose in purposes if purpose and purpose.require_current_notice]
+    if not requiring:
+        return {}
+    versions = Notice.objects.current_versions(
+        profile_ids={purpose.profile_id for purpose in requiring}, at=at
+    )
+    return {
+        purpose.pk: frozenset(versions[("profile", purpose.profile_id)])
+        for purpose in requiring
+        if ("profile", purpose.profile_id) in versions
+    }
 
 
 def _subject_gate(facts: AddressFacts, purpose: Purpose) -> str | None:
@@ -277,7 +306,7 @@ def answer(facts: AddressFacts, question: "Question", memo: dict | None = None) 
             statuses.append(Status.NOT_SET)
         else:
             consulted.append(record.id)
-            statuses.append(record.status)
+            statuses.append((record.status, record.outdated) if record.outdated else record.status)
     consulted.sort()
     # Everything evaluate() reads for this question: the same key, the same verdict.
     key = (question, facts.channel, facts.suppressed, facts.subjects, *statuses)
@@ -293,14 +322,24 @@ def answer(facts: AddressFacts, question: "Question", memo: dict | None = None) 
 
 
 def record_facts(
-    rows: Iterable[tuple], now: datetime
+    rows: Iterable[tuple], now: datetime, notices: dict[int, frozenset[str]] | None = None
 ) -> dict[Address, dict[RecordKey, RecordFact]]:
-    """Rows of (id, channel, value, purpose id, topic id, status, expires_at), by address;
-    explain paths add (source, captured_at, notice_version)."""
+    """Rows of RECORD_COLUMNS (explain paths add RECORD_DETAIL_COLUMNS), by address; `notices`
+    (see `current_notices`) marks the outdated opt-ins (rule 10a)."""
     by_address: dict[Address, dict[RecordKey, RecordFact]] = {}
-    for pk, channel, value, purpose_id, topic_id, status, expires_at, *detail in rows:
+    notices = notices or {}
+    for row in rows:
+        pk, channel, value, purpose_id, topic_id, status, expires_at, notice_version, *detail = row
         effective = effective_status(status, expires_at, now)
-        fact = RecordFact(pk, effective, status, *detail) if detail else RecordFact(pk, effective)
+        current = notices.get(purpose_id)
+        outdated = (
+            current is not None and effective == Status.OPTED_IN and notice_version not in current
+        )
+        fact = (
+            RecordFact(pk, effective, outdated, status, *detail, notice_version)
+            if detail
+            else RecordFact(pk, effective, outdated)
+        )
         records = by_address.get((channel, value))
         if records is None:
             records = by_address[(channel, value)] = {}
@@ -308,10 +347,19 @@ def record_facts(
     return by_address
 
 
-RECORD_COLUMNS = ("id", "channel", "value", "purpose_id", "topic_id", "status", "expires_at")
+RECORD_COLUMNS = (
+    "id",
+    "channel",
+    "value",
+    "purpose_id",
+    "topic_id",
+    "status",
+    "expires_at",
+    "notice_version",
+)
 
 
-RECORD_DETAIL_COLUMNS = ("source", "captured_at", "notice_version")  # explain adds these
+RECORD_DETAIL_COLUMNS = ("source", "captured_at")  # explain adds these
 
 
 def records_query(

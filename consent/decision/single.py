@@ -20,6 +20,7 @@ from consent.decision.rules import (
     Holder,
     SubjectFacts,
     answer,
+    current_notices,
     explained_facts,
     record_facts,
     records_query,
@@ -42,9 +43,10 @@ def decide(
 ) -> Decision:
     """The decision for one address; `purpose`, `topic`, `profile` are instances or ids.
 
-    A constant handful of queries (at most five), whatever the data. `explain` adds the
-    explanation (the same number of queries); `as_of` replays the decision from the history
-    tables as the data stood at that (past) instant (consent.decision.past).
+    A constant handful of queries (at most five), whatever the data; one more when the purpose
+    requires the current notice (rule 10a). `explain` adds the explanation (the same number of
+    queries); `as_of` replays the decision from the history tables as the data stood at that
+    (past) instant (consent.decision.past).
     """
     address = (channel, normalize_address(channel, value))
     if as_of is not None:
@@ -52,7 +54,11 @@ def decide(
             purpose, topic, profile
         )
         facts = past.facts_as_of(
-            {address}, purpose_ids=question.purpose_ids, topic_ids=question.topic_ids, at=as_of
+            {address},
+            purpose_ids=question.purpose_ids,
+            topic_ids=question.topic_ids,
+            at=as_of,
+            notices=current_notices([question.purpose, question.tracking], at=as_of),
         )[address]
     else:
         question = Catalog.fetch([purpose], [topic]).question(purpose, topic, profile)
@@ -61,24 +67,31 @@ def decide(
             purpose_ids=question.purpose_ids,
             topic_ids=question.topic_ids,
             explain=explain,
+            notices=current_notices([question.purpose, question.tracking]),
         )
     decision = answer(facts, question)
     return with_explanation(decision, facts, question) if explain else decision
 
 
 def address_facts(
-    address: Address, *, purpose_ids: set[int], topic_ids: set[int], explain: bool = False
+    address: Address,
+    *,
+    purpose_ids: set[int],
+    topic_ids: set[int],
+    explain: bool = False,
+    notices: dict[int, frozenset[str]] | None = None,
 ) -> AddressFacts:
     """The facts of one address, straight from its rows (three queries at most, each compiled
     once per process: see common.prepared). With `explain`, the same three queries select the
-    subjects one by one and the records' evidence too."""
+    subjects one by one and the records' evidence too; `notices` (`current_notices`) marks the
+    opt-ins given under an outdated notice (rule 10a)."""
     channel, value = address
     now = timezone.now()
     record_rows = (_EXPLAINED_RECORDS if explain else _ADDRESS_RECORDS).rows(
         channel, value, purpose_ids, topic_ids
     )
     suppressed = bool(_SUPPRESSION.rows(channel, normalized_address_hash(value)))
-    records = record_facts(record_rows, now).get(address, {})
+    records = record_facts(record_rows, now, notices).get(address, {})
     if explain:
         return explained_facts(
             channel,

@@ -29,6 +29,7 @@ from consent.decision.rules import (
     AddressFacts,
     RecordFact,
     SubjectFacts,
+    current_notices,
     evaluate,
 )
 from consent.models import ContactPointConsent, Purpose, Suppression, Topic
@@ -48,6 +49,8 @@ PURPOSE_SHIFT, TOPIC_SHIFT = 10, 12
 STATUS_CODES = {Status.NOT_SET: 0, Status.OPTED_IN: 1, Status.OPTED_OUT: 2}
 STATUS_BY_CODE = {code: status for status, code in STATUS_CODES.items()}
 SUPPRESSED = 1 << 14
+# Rule 10a: the purpose / topic opt-in was given under an outdated notice.
+PURPOSE_OUTDATED, TOPIC_OUTDATED = 1 << 15, 1 << 16
 
 MemberDecision = tuple[int, str | None, bool, bool | None, str | None]
 
@@ -175,9 +178,15 @@ def unpack_facts(code: int, channel: str, purpose: Purpose, topic: Topic | None)
             min_level=(code >> LEVEL_SHIFT) & 7,
             **{name: bool(code & bit) for name, bit in ALLOW_BITS.items()},
         )
-    records = {(purpose.pk, None): RecordFact(0, STATUS_BY_CODE[(code >> PURPOSE_SHIFT) & 3])}
+    records = {
+        (purpose.pk, None): RecordFact(
+            0, STATUS_BY_CODE[(code >> PURPOSE_SHIFT) & 3], bool(code & PURPOSE_OUTDATED)
+        )
+    }
     if topic is not None:
-        records[(purpose.pk, topic.pk)] = RecordFact(0, STATUS_BY_CODE[(code >> TOPIC_SHIFT) & 3])
+        records[(purpose.pk, topic.pk)] = RecordFact(
+            0, STATUS_BY_CODE[(code >> TOPIC_SHIFT) & 3], bool(code & TOPIC_OUTDATED)
+        )
     return AddressFacts(
         channel, "", suppressed=bool(code & SUPPRESSED), subjects=subjects, records=records
     )
@@ -286,12 +295,30 @@ def _records(channel: str, purpose: Purpose, topic: Topic | None, connection):
         f"THEN {STATUS_CODES[Status.OPTED_IN]} ELSE 0 END"
     )
     place = f"CASE WHEN {topic_id} IS NULL THEN {1 << PURPOSE_SHIFT} ELSE {1 << TOPIC_SHIFT} END"
+    outdated_sql, outdated_params = _outdated(purpose, now, connection)
     topic_match = f"{topic_id} IS NULL" + (f" OR {topic_id} = %s" if topic else "")
     sql = (
-        f"SELECT {qn('value')}, SUM(({status_code}) * {place}) "
+        f"SELECT {qn('value')}, SUM(({status_code}) * {place}{outdated_sql}) "
         f"FROM {qn(ContactPointConsent._meta.db_table)} "
         f"WHERE {qn('channel')} = %s AND {qn('purpose_id')} = %s AND ({topic_match}) "
         f"GROUP BY {qn('value')}"
     )
-    params = [Status.OPTED_OUT, Status.OPTED_IN, now, channel, purpose.pk]
+    params = [Status.OPTED_OUT, Status.OPTED_IN, now, *outdated_params, channel, purpose.pk]
     return sql, params + ([topic.pk] if topic else [])
+
+
+def _outdated(purpose: Purpose, now, connection) -> tuple[str, list]:
+    """Rule 10a's bits: an effective opt-in whose notice version is no longer current."""
+    current = current_notices([purpose]).get(purpose.pk)
+    if not current:
+        return "", []
+    qn = connection.ops.quote_name
+    status, expires_at, topic_id = qn("status"), qn("expires_at"), qn("topic_id")
+    versions = ", ".join(["%s"] * len(current))
+    sql = (
+        f" + CASE WHEN {status} = %s AND ({expires_at} IS NULL OR {expires_at} > %s) "
+        f"AND {qn('notice_version')} NOT IN ({versions}) "
+        f"THEN CASE WHEN {topic_id} IS NULL THEN {PURPOSE_OUTDATED} ELSE {TOPIC_OUTDATED} END "
+        "ELSE 0 END"
+    )
+    return sql, [Status.OPTED_IN, now, *sorted(current)]

@@ -18,6 +18,7 @@ from consent.models.data_consent import (
 from consent.models.esp_feedback import EspFeedbackEvent
 from consent.models.ledger import LedgerEntry, LedgerHead
 from consent.models.load import ConsentLoad, ConsentLoadChunk
+from consent.models.notices import Notice, NoticeLanguage
 from consent.models.requests import DataSubjectRequest
 from consent.models.webhooks import WebhookDelivery, WebhookEndpoint, WebhookEventType
 from subjects.models import ConsentLevel
@@ -40,6 +41,8 @@ __all__ = [
     "EspFeedbackEvent",
     "LedgerEntry",
     "LedgerHead",
+    "Notice",
+    "NoticeLanguage",
     "Purpose",
     "Suppression",
     "Topic",

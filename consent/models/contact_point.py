@@ -139,6 +139,11 @@ class Purpose(BaseTextsModel):
     required_level = models.PositiveSmallIntegerField(
         choices=ConsentLevel.choices, default=ConsentLevel.NONE, validators=[MaxValueValidator(5)]
     )
+    require_current_notice = models.BooleanField(
+        default=False,
+        help_text="Opt-ins given under a notice older than the profile's latest material notice "
+        "no longer count (rule 10a, notice_outdated).",
+    )
 
     history = audited_history()
 
@@ -195,6 +200,21 @@ class ContactPointConsentQuerySet(models.QuerySet):
 
     def due_for_expiry(self, *, now):
         return self.filter(status=ContactPointConsent.Status.OPTED_IN, expires_at__lte=now)
+
+    def outdated(self, profile, *, purpose=None):
+        """Opt-ins of `profile` given under a notice older than its latest material notice
+        (DESIGN §3.9 re-consent): none while the profile has no published material notice."""
+        from consent.models.notices import Notice
+
+        current = Notice.objects.current_versions(profile_ids=[profile.pk]).get(
+            ("profile", profile.pk)
+        )
+        if current is None:
+            return self.none()
+        outdated = self.filter(
+            purpose__profile=profile, status=ContactPointConsent.Status.OPTED_IN
+        ).exclude(notice_version__in=current)
+        return outdated.filter(purpose=purpose) if purpose is not None else outdated
 
 
 class ContactPointConsent(models.Model):

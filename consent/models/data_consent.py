@@ -119,6 +119,16 @@ class DataConsentQuerySet(models.QuerySet):
     def for_view(self, code: str):
         return getattr(self, self.VIEWS[code][1])()
 
+    def outdated(self, policy):
+        """Active consents under `policy` given under a notice older than its latest material
+        notice (DESIGN §3.9 re-consent): none while the policy has no material notice."""
+        from consent.models.notices import Notice
+
+        current = Notice.objects.current_versions(policy_ids=[policy.pk]).get(("policy", policy.pk))
+        if current is None:
+            return self.none()
+        return self.active().filter(policy=policy).exclude(notice_version__in=current)
+
     def active(self):
         return self.filter(state=DataConsent.State.ACTIVE)
 

@@ -42,6 +42,7 @@ from consent.models import (
     DataPolicy,
     DataSubjectRequest,
     ErasureRecord,
+    Notice,
     Purpose,
     Suppression,
     Topic,
@@ -50,6 +51,7 @@ from consent.models import (
 )
 from consent.services.contact_points import suppression_add
 from consent.services.data_consents import data_consent_cancel
+from consent.services.notices import notice_create, notice_publish
 from consent.services.requests import data_subject_request_create
 from marketing_lists.models import MarketingList, MarketingListMember
 from marketing_lists.services import marketing_list_members_change, marketing_list_save
@@ -718,13 +720,43 @@ DELETIONS = {
     Purpose: ("purposes", lambda w: factories.topic().purpose),
     Topic: ("topics", lambda w: factories.topic()),
     MarketingList: ("marketing-lists", lambda w: list_with_member(w)),
+    Notice: ("notices", lambda w: draft_notice(w)),
 }
 DELETED_ALONG = {
     ComplianceProfile: (ComplianceProfile, Purpose, Topic),
     Purpose: (Purpose, Topic),
     Topic: (Topic,),
     MarketingList: (MarketingList, MarketingListMember),
+    Notice: (Notice,),
 }
+
+
+def draft_notice(w: World, version: str = "9") -> Notice:
+    return notice_create(
+        data={
+            "profile": w.profile,
+            "version": version,
+            "title": "t",
+            "text": "x",
+            "material": True,
+        },
+        user=None,
+        source=Source.INTERNAL,
+    )
+
+
+def outdated_opt_in(w: World) -> ComplianceProfile:
+    """An e-mail opt-in given under the default profile's notice before a material one."""
+    factories.contact(email="reconsent@example.org")
+    factories.cp_consent(value="reconsent@example.org", purpose_obj=w.commercial, status=OPTED_IN)
+    notice_publish(draft_notice(w, "10"), user=None, source=Source.INTERNAL)
+    return w.profile
+
+
+def admin_make_reconsent_list(w: World, profile):
+    url = reverse("admin:marketing_lists_marketinglist_from_reconsent")
+    response = w.admin.post(url, {"profile": profile.pk, "member_type": "contact"})
+    assert response.status_code == 302
 
 
 def admin_delete_page(w: World, obj):
@@ -1206,6 +1238,61 @@ ADMIN_CASES = [
     ),
     *_subject_action_cases(),
     *_delete_cases(),
+    admin_case(
+        "admin-add consent.Notice",
+        nothing,
+        lambda w, _: admin_add(
+            Notice, profile=str(w.profile.pk), version="11", language="en", title="t", text="x"
+        )(w, _),
+        {Notice: "created"},
+    ),
+    admin_case(
+        "admin-change consent.Notice", draft_notice, admin_change(text="y"), {Notice: "edited"}
+    ),
+    admin_case(
+        "admin-action consent.Notice publish_selected",
+        draft_notice,
+        admin_action("publish_selected"),
+        {Notice: "published", ComplianceProfile: "notice 9 published"},
+    ),
+    admin_case(
+        "admin-view marketing_lists_marketinglist_from_reconsent",
+        outdated_opt_in,
+        admin_make_reconsent_list,
+        {MarketingList: "created", MarketingListMember: "member added"},
+    ),
+    api_case(
+        "notices create",
+        spares,
+        api(
+            "post",
+            "notices/",
+            lambda w, o: {"profile": w.profile.pk, "version": "12", "title": "t", "text": "x"},
+        ),
+        {Notice: "created"},
+    ),
+    api_case(
+        "notices update",
+        draft_notice,
+        api(
+            "put",
+            "notices/{id}/",
+            lambda w, o: {"profile": w.profile.pk, "version": "9", "title": "t2", "text": "x"},
+        ),
+        {Notice: "edited"},
+    ),
+    api_case(
+        "notices partial_update",
+        draft_notice,
+        api("patch", "notices/{id}/", {"text": "z"}),
+        {Notice: "edited"},
+    ),
+    api_case(
+        "notices publish",
+        draft_notice,
+        api("post", "notices/{id}/publish/"),
+        {Notice: "published", ComplianceProfile: "notice 9 published"},
+    ),
     *[
         Case(
             f"admin-view subjects_{arrange.__name__}_verbal_consent",
@@ -1459,6 +1546,7 @@ READ_ONLY_ADMIN_VIEWS += ("_check", "_check_as_of")  # consent checks: pure read
 
 
 READ_ONLY_ADMIN_VIEWS += ("_report", "_pdf")  # access reports (and as kept by a request), PDFs
+READ_ONLY_ADMIN_VIEWS += ("_notice_reconsent",)  # "Consents given under an older notice"
 COVERED_ELSEWHERE = ("_lifecycle",)
 
 
