@@ -182,6 +182,11 @@ HISTORY_SEALER = "consent.ledger.chain.ledger_append"
 # revoked token or withdrawn permission can still work that long; 0 reads them every request.
 API_TOKEN_CACHE_SECONDS = env.int("API_TOKEN_CACHE_SECONDS", default=10)
 
+# Each process keeps the consent catalog (profiles, purposes, topics, notice versions) and a
+# check reads only its stamp (consent.models.catalog): never stale, one query instead of two
+# or three. False re-reads the catalog on every check.
+CONSENT_CATALOG_CACHE = env.bool("CONSENT_CATALOG_CACHE", default=True)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "common.authentication.CachedTokenAuthentication",

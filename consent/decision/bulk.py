@@ -66,10 +66,13 @@ def decide_many(
     addresses = {address for address, _ in asked}
     purpose_ids = set().union(*(question.purpose_ids for question in questions))
     topic_ids = set().union(*(question.topic_ids for question in questions))
-    notices = current_notices(
-        (purpose for question in questions for purpose in (question.purpose, question.tracking)),
-        at=as_of,
-    )
+    asked_purposes = [
+        purpose for question in questions for purpose in (question.purpose, question.tracking)
+    ]
+    if as_of is None:
+        notices = catalog.current_notices(asked_purposes)
+    else:
+        notices = current_notices(asked_purposes, at=as_of)
     if as_of is None:
         facts = gather_facts(
             addresses,

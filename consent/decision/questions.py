@@ -1,23 +1,31 @@
 """Questions: the validated purpose / topic / profile of a check, shared by every path.
 
 The catalog fetches the purposes (with their profiles) and topics the checks name up front, so
-10,000 checks naming a few purposes validate against a handful of rows.
+10,000 checks naming a few purposes validate against a handful of rows. With
+CONSENT_CATALOG_CACHE (the default) each process keeps the whole catalog — every profile,
+purpose, topic and the notice versions rule 10a reads — and a check only reads the catalog
+stamp's token (one primary-key row, consent.models.catalog) to know it is still current.
 """
 
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import connection, models
 
 from common.prepared import PreparedQuery
 from consent.addresses import field_error
-from consent.decision.rules import RecordKey
+from consent.decision.rules import RecordKey, current_notices
 from consent.models import (
+    CatalogStamp,
     ComplianceProfile,
+    Notice,
     Purpose,
     Topic,
 )
+from consent.models.catalog import STAMP_ID
 
 
 class Question:
@@ -48,10 +56,16 @@ class Catalog:
     tracking_by_profile: dict[int, Purpose]
     topics: dict[int, Topic]
     asked: dict[tuple, Question] = field(default_factory=dict)  # the questions, by their ids
+    # Rule 10a's notice versions per profile (see `current_notices`), when the catalog holds
+    # them (the cached catalog); None: ask the database.
+    notice_versions: dict[int, frozenset[str]] | None = None
 
     @classmethod
     def fetch(cls, purpose_refs: Iterable, topic_refs: Iterable) -> "Catalog":
-        """Two queries at most: the purposes of every profile involved, and the topics."""
+        """The catalog for these checks: the process's cached catalog if its stamp is current
+        (one query), else two queries: the purposes of every profile involved, and the topics."""
+        if settings.CONSENT_CATALOG_CACHE:
+            return cached_catalog()
         purpose_ids = ids_asked(purpose_refs, Purpose)
         topic_ids = ids_asked(topic_refs, Topic)
         purposes = _catalog_purposes(purpose_ids)
@@ -71,6 +85,19 @@ class Catalog:
             tracking_by_profile=tracking_by_profile,
             topics={topic.pk: topic for topic in topics},
         )
+
+    def current_notices(self, purposes: Iterable[Purpose | None]) -> dict[int, frozenset[str]]:
+        """Rule 10a's facts for these purposes (`consent.decision.rules.current_notices`),
+        from the catalog when it holds them."""
+        if self.notice_versions is None:
+            return current_notices(purposes)
+        return {
+            purpose.pk: self.notice_versions[purpose.profile_id]
+            for purpose in purposes
+            if purpose
+            and purpose.require_current_notice
+            and purpose.profile_id in self.notice_versions
+        }
 
     def question(self, purpose, topic=None, profile=None) -> Question:
         """The validated question; field errors for unknown or mismatched ids. Asked again with
@@ -92,6 +119,67 @@ class Catalog:
         if all(type(ref) in _PLAIN_REFS for ref in key):
             self.asked[key] = question
         return question
+
+
+class _CachedCatalog:
+    """The process's catalog and the stamp token it was loaded under."""
+
+    lock = threading.Lock()
+    token: object = object()  # never equal to a stored token
+    catalog: Catalog | None = None
+
+
+def cached_catalog() -> Catalog:
+    """The whole catalog, reloaded only when the stamp's token has changed: one query.
+
+    The token is read before the rows, so a catalog is never older than its token; a change
+    committed in between only makes the next check reload. Inside a transaction that changed
+    the configuration the check sees that transaction's own catalog, as the database does.
+    """
+    token = _stamp_token()
+    cached = _CachedCatalog.catalog
+    if cached is not None and _CachedCatalog.token == token:
+        return cached
+    catalog = _load_catalog()
+    with _CachedCatalog.lock:
+        _CachedCatalog.token, _CachedCatalog.catalog = token, catalog
+    return catalog
+
+
+def forget_cached_catalog() -> None:
+    """Drop this process's catalog (tests)."""
+    with _CachedCatalog.lock:
+        _CachedCatalog.token, _CachedCatalog.catalog = object(), None
+
+
+def _stamp_token():
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {qn('token')} FROM {qn(CatalogStamp._meta.db_table)} WHERE {qn('id')} = %s",
+            [STAMP_ID],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _load_catalog() -> Catalog:
+    """Every profile's purposes (with the profile), every topic and the notice versions."""
+    purposes = list(Purpose.objects.rewrite(False).select_related("profile").order_by("pk"))
+    topics = list(Topic.objects.rewrite(False).order_by("pk"))
+    profile_ids = {purpose.profile_id for purpose in purposes}
+    versions = Notice.objects.current_versions(profile_ids=profile_ids)
+    catalog = Catalog.of(purposes, topics)
+    return Catalog(
+        purposes=catalog.purposes,
+        tracking_by_profile=catalog.tracking_by_profile,
+        topics=catalog.topics,
+        notice_versions={
+            owner_id: frozenset(current)
+            for (kind, owner_id), current in versions.items()
+            if kind == "profile"
+        },
+    )
 
 
 def _columns(model) -> list[str]:

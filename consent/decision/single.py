@@ -61,13 +61,14 @@ def decide(
             notices=current_notices([question.purpose, question.tracking], at=as_of),
         )[address]
     else:
-        question = Catalog.fetch([purpose], [topic]).question(purpose, topic, profile)
+        catalog = Catalog.fetch([purpose], [topic])
+        question = catalog.question(purpose, topic, profile)
         facts = address_facts(
             address,
             purpose_ids=question.purpose_ids,
             topic_ids=question.topic_ids,
             explain=explain,
-            notices=current_notices([question.purpose, question.tracking]),
+            notices=catalog.current_notices([question.purpose, question.tracking]),
         )
     decision = answer(facts, question)
     return with_explanation(decision, facts, question) if explain else decision

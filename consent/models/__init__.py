@@ -1,4 +1,5 @@
 from consent.models.bulk_action import BulkAction
+from consent.models.catalog import CatalogStamp
 from consent.models.contact_point import (
     OPT_IN_CHANNELS,
     Channel,
@@ -26,6 +27,7 @@ from subjects.models import ConsentLevel
 __all__ = [
     "OPT_IN_CHANNELS",
     "BulkAction",
+    "CatalogStamp",
     "Channel",
     "ComplianceProfile",
     "ConsentLevel",

@@ -132,7 +132,8 @@ def test_an_outdated_topic_opt_in_is_notice_outdated_in_every_path(world):
 
 def test_a_purpose_without_the_flag_still_counts_outdated_opt_ins(world):
     profile, purpose, _topic, people = world
-    Purpose.objects.filter(pk=purpose.pk).update(require_current_notice=False)
+    purpose.require_current_notice = False
+    purpose.save()
     publish(profile, "2", material=True)
     purpose = Purpose.objects.select_related("profile").get(pk=purpose.pk)
     single, bulk, stream = three_paths(people.values(), purpose)

@@ -1,0 +1,103 @@
+"""The cached catalog (consent.decision.questions.cached_catalog): a check reads the catalog
+stamp instead of the purposes, profiles, topics and notice versions, and is never stale."""
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from consent.decision.bulk import decide_many
+from consent.decision.questions import Catalog, forget_cached_catalog
+from consent.decision.single import decide
+from consent.models import CatalogStamp, Purpose
+from tests import factories
+from tests.consent.decision.helpers import Model
+
+pytestmark = pytest.mark.django_db
+
+
+def queries_of(function) -> list[str]:
+    with CaptureQueriesContext(connection) as captured:
+        function()
+    return [query["sql"] for query in captured.captured_queries]
+
+
+def check(w, purpose=None):
+    purpose = purpose or w.marketing
+    return decide(channel="email", value="ann@example.org", purpose=purpose.pk)
+
+
+def test_a_warm_catalog_costs_one_query_instead_of_re_reading_the_configuration(w, settings):
+    settings.CONSENT_CATALOG_CACHE = False
+    uncached = queries_of(lambda: check(w))
+    settings.CONSENT_CATALOG_CACHE = True
+    forget_cached_catalog()
+    queries_of(lambda: check(w))  # loads it
+    warm = queries_of(lambda: check(w))
+
+    purpose_table = Purpose._meta.db_table
+    assert any(purpose_table in sql for sql in uncached)
+    assert not any(purpose_table in sql for sql in warm)
+    assert sum(CatalogStamp._meta.db_table in sql for sql in warm) == 1
+    assert len(warm) == len(uncached) - 1  # purposes and topics: two queries become one
+
+
+def test_a_change_committed_by_another_process_is_seen_by_the_next_check(w):
+    factories.cp_consent(value="ann@example.org", purpose_obj=w.marketing, status="opted_in")
+    assert check(w).reason == "opted_in"
+    # Another process disables the purpose: its rows and the stamp change, not this process.
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {qn(Purpose._meta.db_table)} SET {qn('consent_model')} = %s "
+            f"WHERE {qn('id')} = %s",
+            [Model.DISABLED, w.marketing.pk],
+        )
+        cursor.execute(
+            f"UPDATE {qn(CatalogStamp._meta.db_table)} SET {qn('token')} = %s",
+            ["00000000-0000-4000-8000-000000000001"],
+        )
+    assert check(w).reason == "purpose_disabled"
+
+
+def test_every_write_to_the_configuration_changes_the_stamp(w):
+    def token():
+        return CatalogStamp.objects.get().token
+
+    before = token()
+    w.marketing.required_level = 2
+    w.marketing.save()
+    after_purpose = token()
+    factories.topic(purpose_obj=w.marketing, name="Offers")
+    after_topic = token()
+    w.profile.check_subject_consent = False
+    w.profile.save()
+    after_profile = token()
+    w.events.delete()
+    after_delete = token()
+    assert len({before, after_purpose, after_topic, after_profile, after_delete}) == 5
+
+
+def test_a_rolled_back_change_is_not_kept(w):
+    factories.cp_consent(value="ann@example.org", purpose_obj=w.marketing, status="opted_in")
+    assert check(w).reason == "opted_in"
+    with pytest.raises(RuntimeError), transaction.atomic():
+        w.marketing.consent_model = Model.DISABLED
+        w.marketing.save()
+        assert check(w).reason == "purpose_disabled"  # the transaction's own catalog
+        raise RuntimeError("roll back")
+    assert check(w).reason == "opted_in"
+
+
+def test_the_cached_catalog_still_refuses_unknown_and_mismatched_ids(w):
+    other = factories.compliance_profile(name="Other")
+    factories.purpose(profile=other, name="Other news")
+    catalog = Catalog.fetch([w.marketing.pk], [])
+    assert catalog.question(w.marketing.pk, w.events.pk).topic == w.events
+    (decision,) = decide_many(
+        [{"channel": "email", "value": "ann@example.org", "purpose": w.tips.purpose_id}]
+    )
+    assert decision.reason == "not_opted_out"
+    with pytest.raises(ValidationError) as refused:
+        decide(channel="email", value="ann@example.org", purpose=w.marketing.pk, profile=other.pk)
+    assert "another compliance profile" in str(refused.value)
