@@ -6,17 +6,21 @@ Error format (every 4xx answer is JSON):
   field (malformed JSON included) are listed under ``"non_field_errors"`` (the key DRF
   serializers use), never ``"detail"``. The Django ``ValidationError``s the services raise are
   mapped the same way; query-string filters and ``page`` / ``page_size`` too, by parameter.
+  A body nested deeper than ``MAX_JSON_DEPTH`` and a body over Django's upload limits
+  (``DATA_UPLOAD_MAX_MEMORY_SIZE``, ``DATA_UPLOAD_MAX_NUMBER_FIELDS``) are such errors too.
 * Every other error (401, 403, 404, 405, 409) — ``{"detail": "message"}``. 409 Conflict answers
   a change the object's current state forbids: a write on a read-only subject (qualified /
   disqualified lead, inactive contact, anonymized subject), a lifecycle transition not allowed
   from the current state, deleting an object that other rows still reference.
 """
 
+import os
+import traceback
 from datetime import UTC, timedelta
 
 from django import forms
 from django.conf import settings
-from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.db.models import ProtectedError
@@ -27,7 +31,7 @@ from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework.filterset import FILTER_FOR_DBFIELD_DEFAULTS
 from django_filters.widgets import BooleanWidget
 from modeltranslation.translator import translator
-from rest_framework import exceptions, permissions, relations, serializers, status
+from rest_framework import exceptions, parsers, permissions, relations, serializers, status
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -196,7 +200,51 @@ def _id_order(queryset) -> tuple[str, bool] | None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Parsing
+
+# No request of this API nests deeper than a few levels ({"checks": [{...}]}); past this depth
+# a body is refused before anything walks it (a deeper one would end in a RecursionError).
+MAX_JSON_DEPTH = 32
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser; too deep a body is malformed input (400), never a RecursionError."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError(TOO_DEEP) from None
+        if json_depth_exceeds(data, MAX_JSON_DEPTH):
+            raise exceptions.ParseError(TOO_DEEP)
+        return data
+
+
+TOO_DEEP = f"JSON parse error - nested deeper than {MAX_JSON_DEPTH} levels."
+
+
+def json_depth_exceeds(data, limit: int) -> bool:
+    """Is a container in `data` nested deeper than `limit`? (Iterative: no recursion.)"""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            value = value.values()
+        elif not isinstance(value, list):
+            continue
+        if depth > limit:
+            return True
+        stack.extend((item, depth + 1) for item in value if isinstance(item, dict | list))
+    return False
+
+
+# ---------------------------------------------------------------------------------------------
 # Errors
+
+TOO_BIG = (
+    "The request body is too large, or has too many fields. Send less per request "
+    "(see the limits in the API documentation)."
+)
 
 
 class Conflict(exceptions.APIException):
@@ -215,6 +263,14 @@ def validation_error_detail(exc: DjangoValidationError) -> dict[str, list[str]]:
         ]
         for field, errors in exc.error_dict.items()
     }
+
+
+def _raised_by_a_parser(exc: BaseException) -> bool:
+    frames = traceback.walk_tb(exc.__traceback__)
+    return any(frame.f_code.co_filename.endswith(PARSER_MODULES) for frame, _ in frames)
+
+
+PARSER_MODULES = (f"rest_framework{os.sep}parsers.py", f"json{os.sep}decoder.py")
 
 
 def exception_handler(exc, context):
@@ -238,6 +294,12 @@ def exception_handler(exc, context):
     elif isinstance(exc, exceptions.ParseError):
         # Malformed JSON is invalid input like any other: one format for every 400.
         exc = exceptions.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [exc.detail]})
+    elif isinstance(exc, RecursionError) and _raised_by_a_parser(exc):
+        # A view that names DRF's own JSONParser still answers deep JSON with a 400.
+        exc = exceptions.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [TOO_DEEP]})
+    elif isinstance(exc, RequestDataTooBig | TooManyFieldsSent):
+        # Django would answer its HTML 400 page; an API client gets the JSON format.
+        exc = exceptions.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [TOO_BIG]})
     elif isinstance(exc, ProtectedError):
         exc = Conflict("This object is still referenced by other records and cannot be deleted.")
     return drf_exception_handler(exc, context)
@@ -274,6 +336,16 @@ class ModelPermissions(permissions.DjangoModelPermissions):
         opts = self._queryset(view).model._meta
         kwargs = {"app_label": opts.app_label, "model_name": opts.model_name}
         return request.user.has_perms([perm % kwargs for perm in action_perms])
+
+
+class StaffOnlyUnlessDebug(permissions.BasePermission):
+    """The OpenAPI schema and the interactive docs: open in development (DEBUG), staff only in
+    production, where they would map the API for anyone."""
+
+    def has_permission(self, request, view) -> bool:
+        if settings.DEBUG:
+            return True
+        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import environ
 from celery.schedules import crontab
 
 from config.email import email_settings
+from config.env import origin, proxy_ssl_header
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -15,7 +16,6 @@ env = environ.Env(
     DEBUG=(bool, False),
     ALLOWED_HOSTS=(list, ["localhost", "127.0.0.1", "[::1]"]),
     CELERY_BROKER_URL=(str, ""),
-    EMAIL_URL=(str, "consolemail://"),
     SITE_URL=(str, "http://127.0.0.1:8000"),
     PHONE_DEFAULT_REGION=(str, "NL"),
     PREFERENCE_LINK_MAX_AGE_DAYS=(int, 180),
@@ -40,6 +40,10 @@ PREFERENCE_LINK_MAX_AGE_DAYS = env("PREFERENCE_LINK_MAX_AGE_DAYS")
 # subscriptions held by apps above consent (dotted paths of functions returning their SQL).
 CONSENT_LOAD_MAX_BYTES = env.int("CONSENT_LOAD_MAX_BYTES", default=512 * 1024 * 1024)
 CONSENT_MIGRATION_SOURCES = ["marketing_lists.consent_migration.subscription_members_sql"]
+# Keys of the encrypted preference-center links (preference_center.tokens), comma-separated,
+# newest first: the first encrypts, every one decrypts (rotation). Each at least 32 random
+# characters. Empty: a key derived from SECRET_KEY (development; `check --deploy` objects).
+PREFERENCE_LINK_KEYS = env.list("PREFERENCE_LINK_KEYS", default=[])
 
 INSTALLED_APPS = [
     "modeltranslation",  # before the admin: its translation fields must exist when admin loads
@@ -53,6 +57,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI from our own static files (no CDN)
+    "csp",
     "simple_history",
     "axes",
     "anymail",
@@ -65,6 +71,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -168,7 +175,11 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # EMAIL_URL: an ESP's scheme (sendgrid://KEY, postmark://TOKEN, …) sends through
 # django-anymail's backend for it; smtp://, consolemail://, … as django-environ parses them.
-EMAIL_CONFIG, _ANYMAIL_ESP = email_settings(env("EMAIL_URL"))
+# Production must name its mail server: the console backend would print every link (and send
+# nothing). Only development defaults to it; `check --deploy` also refuses a non-sending backend.
+EMAIL_CONFIG, _ANYMAIL_ESP = email_settings(
+    env("EMAIL_URL", default="consolemail://" if DEBUG else environ.Env.NOTSET)
+)
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="privacy@localhost")
 
@@ -195,6 +206,12 @@ REST_FRAMEWORK = {
     # Model permissions, reads included (view_<model>); see common.api.ModelPermissions.
     "DEFAULT_PERMISSION_CLASSES": ["common.api.ModelPermissions"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # DRF's parsers, with deeply nested JSON answered 400 (common.api.JSONParser).
+    "DEFAULT_PARSER_CLASSES": [
+        "common.api.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     # JSON only: the browsable API would render every lead / contact into its filter forms.
     # People use the admin, or the interactive docs at /api/v1/docs/.
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -215,6 +232,13 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and the docs: anyone in development, staff only with DEBUG off.
+    "SERVE_PERMISSIONS": ["common.api.StaffOnlyUnlessDebug"],
+    # Swagger UI from the app's own static files (drf-spectacular-sidecar): no CDN, no
+    # third-party script on the admin's origin, works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # Choice fields shared by several models get one stable enum name each.
     "ENUM_NAME_OVERRIDES": {
@@ -299,9 +323,41 @@ CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # Tokens, addresses, phone numbers and query-string values never reach a log line.
+    "filters": {"redact": {"()": "common.redaction.RedactFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+
+# Behind a TLS-terminating reverse proxy (issue 15 #17). SECURE_PROXY_SSL_HEADER names the
+# header the proxy *sets* on every request and the value meaning HTTPS, as "HEADER,value" in
+# Django's META spelling, e.g. "HTTP_X_FORWARDED_PROTO,https": without it Django sees every
+# request as plain HTTP and SECURE_SSL_REDIRECT loops. Set it only when the proxy always sets
+# (overwrites) that header, or a client could claim HTTPS. CSRF_TRUSTED_ORIGINS lists the
+# public origins forms are posted from ("https://crm.example.org"); default: SITE_URL's origin.
+SECURE_PROXY_SSL_HEADER = proxy_ssl_header(env("SECURE_PROXY_SSL_HEADER", default=""))
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[origin(SITE_URL)])
+
+# Content-Security-Policy (django-csp) on every answer: admin, API, docs and public pages load
+# scripts, styles, fonts and images from this origin only, run no inline script, and cannot
+# be framed. Django's admin needs no inline script; the app's own pages have none either.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+
+# The 500 report mailed to ADMINS, with query values, tokens and addresses hidden.
+DEFAULT_EXCEPTION_REPORTER = "common.redaction.RedactingExceptionReporter"
 
 if not DEBUG:
     SESSION_COOKIE_SECURE = True

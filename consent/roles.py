@@ -82,6 +82,8 @@ ROLE_PERMISSIONS = {
         "consent.view_webhookdelivery",
         "consent.change_webhookdelivery",
         "consent.view_espfeedbackevent",
+        # Mint the one-click unsubscribe link of any address (GET /api/v1/unsubscribe-headers/).
+        "preference_center.get_unsubscribe_headers",
     ],
     MARKETING: [
         "subjects.view_account",

@@ -9,20 +9,20 @@ from common.api import IdRelatedField
 from consent.models import Channel, Purpose, Topic
 from consent.models.contact_point import ADDRESS_MAX_LENGTH
 from preference_center.links import unsubscribe_headers
+from preference_center.models import UNSUBSCRIBE_HEADERS_PERMISSION
 
 
-class CanCheckConsent(permissions.BasePermission):
-    """Senders: `consent.check_consent` or `consent.view_contactpointconsent`."""
+class CanGetUnsubscribeHeaders(permissions.BasePermission):
+    """Sending systems: `preference_center.get_unsubscribe_headers`, and nothing else.
+
+    The headers carry a working unsubscribe link for any address the caller names, so neither
+    a consent check (`consent.check_consent`) nor reading contact-point consents implies it.
+    """
 
     def has_permission(self, request, view) -> bool:
         user = request.user
         return bool(
-            user
-            and user.is_authenticated
-            and (
-                user.has_perm("consent.check_consent")
-                or user.has_perm("consent.view_contactpointconsent")
-            )
+            user and user.is_authenticated and user.has_perm(UNSUBSCRIBE_HEADERS_PERMISSION)
         )
 
 
@@ -58,7 +58,7 @@ class UnsubscribeHeadersSerializer(serializers.Serializer):
 
 
 class UnsubscribeHeadersView(APIView):
-    permission_classes = [CanCheckConsent]
+    permission_classes = [CanGetUnsubscribeHeaders]
 
     @extend_schema(
         operation_id="unsubscribe_headers",
@@ -69,7 +69,9 @@ class UnsubscribeHeadersView(APIView):
         },
         description="The `List-Unsubscribe` and `List-Unsubscribe-Post` headers (RFC 2369, "
         "RFC 8058) for one commercial message to one address. The link opts the address out per "
-        "its compliance profile's `unsubscribe_scope`, with one POST and no cookies.",
+        "its compliance profile's `unsubscribe_scope`, with one POST and no cookies; it can "
+        "never opt an address in. Needs the permission "
+        "`preference_center.get_unsubscribe_headers` (a sending system's token).",
     )
     def get(self, request):
         query = UnsubscribeHeadersQuerySerializer(data=request.query_params)

@@ -1,4 +1,14 @@
-"""A fixed-window rate limiter on the Django cache (Redis in production, shared by processes).
+"""Rate limits of the public forms: a fixed window on the Django cache (Redis in production).
+
+Two kinds of limit, chosen so that nobody can lock a victim out (issue 15 #16):
+
+* **per client IP** (`PREFERENCE_RATE_LIMIT_PER_IP`): strict. Past it a form answers 429. It
+  stops one client from flooding the forms; it only ever refuses the client that sent too much.
+* **per address** (`PREFERENCE_RATE_LIMIT_PER_ADDRESS`): limits the *mails sent* to one
+  address, never the answer. Past it the page answers exactly as before (so it tells nothing)
+  and simply sends no further mail in this window. Someone who posts a victim's address many
+  times therefore cannot lock the victim out: the victim's own request is answered as usual,
+  and the mails the attacker caused went to the victim's inbox, each with a working link.
 
 Keys hold a keyed hash of what is counted (an IP address, an e-mail address), never the value.
 """
@@ -25,26 +35,25 @@ def allow(scope: str, subject: str, *, limit: int, window: int) -> bool:
     return count <= limit
 
 
-def allow_form_post(*, form: str, ip_address: str | None, address: str | None) -> bool:
-    """The limits of a public form post: per client IP, and per address once one is known.
-
-    Both counters are incremented, so a refused attempt still counts (no probing in between).
-    """
-    window = settings.PREFERENCE_RATE_LIMIT_WINDOW_SECONDS
-    allowed = allow(
+def allow_client(*, form: str, ip_address: str | None) -> bool:
+    """The strict per-IP limit of a public form post (a refused attempt still counts)."""
+    return allow(
         f"{form}:ip",
         ip_address or "unknown",
         limit=settings.PREFERENCE_RATE_LIMIT_PER_IP,
-        window=window,
+        window=settings.PREFERENCE_RATE_LIMIT_WINDOW_SECONDS,
     )
-    if address is not None:
-        allowed &= allow(
-            f"{form}:address",
-            address,
-            limit=settings.PREFERENCE_RATE_LIMIT_PER_ADDRESS,
-            window=window,
-        )
-    return allowed
+
+
+def allow_mail(*, form: str, address: str) -> bool:
+    """May this form send one more mail to `address` in this window? Counted for every address
+    asked for, known or not, so the work done does not depend on it."""
+    return allow(
+        f"{form}:address",
+        address,
+        limit=settings.PREFERENCE_RATE_LIMIT_PER_ADDRESS,
+        window=settings.PREFERENCE_RATE_LIMIT_WINDOW_SECONDS,
+    )
 
 
 def retry_after() -> int:

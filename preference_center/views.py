@@ -26,8 +26,8 @@ from consent.addresses import is_suppressed
 from consent.models import Channel, ComplianceProfile, ContactPointConsent, Notice, Purpose, Topic
 from consent.reports.receipts import FORMATS as RECEIPT_FORMATS
 from consent.reports.receipts import receipt as consent_receipt
-from consent.services.customer import address_known, customer_choices_record, double_opt_in_required
-from preference_center import gpc, ratelimit, tasks
+from consent.services.customer import customer_choices_record, double_opt_in_required
+from preference_center import dispatch, gpc, ratelimit, tasks
 from preference_center.forms import LinkRequestForm, SignUpForm
 from preference_center.preferences import (
     changes_from_form,
@@ -43,6 +43,8 @@ CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 PROFILE_SLUG = re.compile(r"[-a-zA-Z0-9_]{1,50}")  # ComplianceProfile.slug (a SlugField)
 USER_AGENT_MAX_LENGTH = 1000
 ONE_CLICK_FIELD, ONE_CLICK_VALUE = "List-Unsubscribe", "One-Click"
+OPT_IN_PARAM, OPT_IN_MAILED, OPT_IN_REFUSED = "opt_in", "mailed", "refused"
+Status = ContactPointConsent.Status
 page_methods = require_http_methods(["GET", "HEAD", "POST"])
 
 
@@ -160,18 +162,16 @@ def link_request(request: HttpRequest) -> HttpResponse:
     context = {"profile": profile, "form": form}
     if request.method != "POST":
         return _render(request, "link_request", context)
-    address = form.cleaned_data.get("email") if form.is_valid() else None
-    allowed = ratelimit.allow_form_post(
-        form="link_request", ip_address=client_ip(request), address=address
-    )
-    if not allowed:
+    if not ratelimit.allow_client(form="link_request", ip_address=client_ip(request)):
         return _too_many_requests(request, profile)
-    if address is None:
+    if not form.is_valid():
         return _render(request, "link_request", context)
-    # The same answer for every address; only a known one is mailed.
-    if address_known(profile=profile, channel=Channel.EMAIL, value=address):
-        tasks.send_manage_link.delay_on_commit(
-            profile.pk, Channel.EMAIL, address, translation.get_language()
+    address = form.cleaned_data["email"]
+    # The same work and the same answer for every address: the background job decides whether
+    # the address is ours and mails it only then (issue 15 #13, #15).
+    if ratelimit.allow_mail(form="link_request", address=address):
+        dispatch.send_later(
+            tasks.send_manage_link, profile.pk, Channel.EMAIL, address, translation.get_language()
         )
     return _render(request, "link_request_sent", {**context, "email": address})
 
@@ -199,7 +199,12 @@ def manage(request: HttpRequest, token: str) -> HttpResponse:
         return _invalid_link(request)
     if request.method == "POST" and (refusal := csrf_refusal(request)):
         return refusal
-    context = {"profile": profile, "channel": link.channel, "address": link.value}
+    context = {
+        "profile": profile,
+        "channel": link.channel,
+        "address": link.value,
+        "opt_out_only": link.opt_out_only,
+    }
     if is_suppressed(link.channel, link.value):
         return _render(request, "manage", {**context, "suppressed": True})
     if gpc.gpc_signal(request):  # tracking shown off whatever is stored; saving records it
@@ -207,11 +212,13 @@ def manage(request: HttpRequest, token: str) -> HttpResponse:
     rows = preference_rows(profile=profile, channel=link.channel, value=link.value)
     if request.method == "POST":
         return _manage_save(request, link, profile, rows, context)
-    return _render(
-        request,
-        "manage",
-        {**context, "rows": rows, "saved": "saved" in request.GET, "manage_token": token},
+    context.update(
+        rows=rows,
+        saved="saved" in request.GET,
+        opt_in=request.GET.get(OPT_IN_PARAM, ""),
+        manage_token=token,
     )
+    return _render(request, "manage", context)
 
 
 # GET /preferences/<token>/receipt/ — the customer's consent receipts
@@ -226,6 +233,8 @@ def receipt(request: HttpRequest, token: str) -> HttpResponse:
         link = AddressLink.loads(token)
         profile = ComplianceProfile.objects.get(pk=link.profile_id)
     except (InvalidLink, ComplianceProfile.DoesNotExist):
+        return _invalid_link(request)
+    if link.opt_out_only:  # an unsubscribe page's link proves nothing: no consent history
         return _invalid_link(request)
     output = request.GET.get("format", "kantara")
     if output not in RECEIPT_FORMATS:
@@ -253,6 +262,9 @@ def _manage_save(request, link: AddressLink, profile, rows, context) -> HttpResp
         topic_ids=set() if everything_off else _ids(request.POST.getlist("topic")),
     )
     _gpc_record(request, profile, link.channel, link.value, page="manage")
+    params = {"saved": 1}
+    if link.opt_out_only:
+        choices, params[OPT_IN_PARAM] = _opt_outs_only(request, link, profile, choices)
     if choices:
         try:
             customer_choices_record(
@@ -266,7 +278,28 @@ def _manage_save(request, link: AddressLink, profile, rows, context) -> HttpResp
             )
         except ValidationError:  # suppressed meanwhile: nothing was written
             return _render(request, "manage", {**context, "suppressed": True})
-    return redirect(request.path + _language_query(request, saved=1))
+    return redirect(request.path + _language_query(request, **params))
+
+
+def _opt_outs_only(request, link: AddressLink, profile, choices: list) -> tuple[list, str]:
+    """An opt-out-only link (from an unsubscribe page) writes the opt-outs it was given and no
+    opt-in: whoever holds it may not hold the address. Asked for an opt-in, it mails a fresh
+    manage link to the address instead (e-mail), or says that it cannot (other channels)."""
+    opt_outs = [choice for choice in choices if choice.status == Status.OPTED_OUT]
+    if len(opt_outs) == len(choices):
+        return opt_outs, ""
+    if link.channel != Channel.EMAIL:
+        return opt_outs, OPT_IN_REFUSED
+    if ratelimit.allow_mail(form="manage_opt_in", address=link.value):
+        dispatch.send_later(
+            tasks.send_manage_link,
+            profile.pk,
+            link.channel,
+            link.value,
+            translation.get_language(),
+            False,
+        )
+    return opt_outs, OPT_IN_MAILED
 
 
 def _gpc_record(request, profile, channel: str, value: str, *, page: str) -> None:
@@ -301,15 +334,11 @@ def subscribe(request: HttpRequest, profile_slug: str) -> HttpResponse:
     context = {"profile": profile, "form": form, "purposes": purposes}
     if request.method != "POST":
         return _render(request, "subscribe", context)
-    valid = form.is_valid()
-    address = form.cleaned_data.get("email")
-    if not ratelimit.allow_form_post(
-        form="sign_up", ip_address=client_ip(request), address=address
-    ):
+    if not ratelimit.allow_client(form="sign_up", ip_address=client_ip(request)):
         return _too_many_requests(request, profile)
-    if not valid:
+    if not form.is_valid():
         return _render(request, "subscribe", {**context, "ticked": _ticked(request)})
-    _sign_up(request, profile, purposes, address, form.cleaned_data)
+    _sign_up(request, profile, purposes, form.cleaned_data["email"], form.cleaned_data)
     # The same answer whatever happened: known, new, suppressed.
     return _render(request, "subscribe_done", {"profile": profile})
 
@@ -336,9 +365,11 @@ def _sign_up(request, profile, purposes: list[Purpose], address: str, data: dict
             client_ip(request),
             user_agent(request),
         )
-        tasks.send_sign_up_confirmation.delay_on_commit(
-            sign_up.payload(), translation.get_language()
-        )
+        # Past the per-address mail limit the answer is the same; only no further mail is sent.
+        if ratelimit.allow_mail(form="sign_up", address=address):
+            dispatch.send_later(
+                tasks.send_sign_up_confirmation, sign_up.payload(), translation.get_language()
+            )
         return  # nothing is written before the confirmation, GPC included (it applies there)
     _gpc_record(request, profile, Channel.EMAIL, address, page="sign-up")
     customer_choices_record(
@@ -432,7 +463,10 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         "purpose": purpose,
         "topic": topic,
         "scope": _scope(profile, topic),
-        "manage_token": AddressLink(profile.pk, link.channel, link.value).dumps(),
+        # Opt-out only: an unsubscribe link is no proof of holding the address (issue 15 #4).
+        "manage_token": AddressLink(
+            profile.pk, link.channel, link.value, opt_out_only=True
+        ).dumps(),
     }
     if request.method != "POST":
         return _render(request, "unsubscribe", context)

@@ -232,3 +232,53 @@ def test_a_datetime_offset_the_database_takes_filters_in_utc(as_dpo, offset):
     assert [row["id"] for row in response.json()["results"]] == [contact.pk]
     later = as_dpo.get("/api/v1/contacts/", {"created_at__gte": f"2999-01-01T00:00:00{offset}"})
     assert later.json()["results"] == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile bodies (issue 15 #10): deep JSON and oversized bodies answer a JSON 400, never a 500
+
+
+def _write_routes():
+    from tests.security.test_authorization import api_routes
+
+    return [route for route in api_routes() if route.method in ("post", "put", "patch")]
+
+
+@pytest.fixture
+def as_root(client_for, admin_user):
+    client = client_for(admin_user)
+    client.raise_request_exception = False
+    return client
+
+
+def _send(client, route, body: str, content_type: str = "application/json"):
+    return getattr(client, route.method)(route.url, body, content_type=content_type)
+
+
+@pytest.mark.parametrize("depth", [40, 100_000])
+def test_deeply_nested_json_is_a_json_400_on_every_write_route(as_root, depth):
+    body = "[" * depth + "]" * depth
+    for route in _write_routes():
+        response = _send(as_root, route, body)
+        assert response.status_code < 500, (str(route), response.status_code)
+        assert response["Content-Type"] == "application/json", str(route)
+        if not route.detail:  # detail routes may answer 404 for the unknown id first
+            assert response.status_code == 400, str(route)
+
+
+def test_json_nested_within_the_limit_is_parsed(as_root):
+    body = '{"channel": "email", "value": "a@example.org", "purpose": [[[[1]]]]}'
+    response = as_root.post("/api/v1/consent-checks/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert "nested" not in response.content.decode()  # a field error, not a parse error
+
+
+def test_an_oversized_body_is_a_json_400_on_every_write_route(as_root, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    body = '{"value": "' + "x" * 20_000 + '"}'
+    for route in _write_routes():
+        response = _send(as_root, route, body)
+        assert response.status_code in (400, 404), (str(route), response.status_code)
+        assert response["Content-Type"] == "application/json", str(route)
+        if not route.detail:
+            assert "too large" in response.json()["non_field_errors"][0], str(route)

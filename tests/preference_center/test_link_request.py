@@ -88,19 +88,26 @@ def test_an_invalid_address_is_a_form_error(request_link):
     assert mail.outbox == []
 
 
-def test_requests_per_address_are_limited(request_link, settings, profile, catalog):
+def test_mails_per_address_are_limited_but_the_answer_is_not(
+    request_link, settings, profile, catalog
+):
+    """Issue 15 #16: posting a victim's address many times cannot lock the victim out. Past the
+    per-address limit the answer stays the same; only no further mail is sent."""
     settings.PREFERENCE_RATE_LIMIT_PER_ADDRESS = 2
     factories.cp_consent(
         value="known@example.org", purpose_obj=catalog["offers"], status="opted_in"
     )
     path = f"{PATH}?profile={profile.slug}"
-    statuses = [
-        request_link("known@example.org", path=path, REMOTE_ADDR=f"192.0.2.{n}").status_code
-        for n in range(3)
+    attacker = [
+        request_link("known@example.org", path=path, REMOTE_ADDR=f"192.0.2.{n}") for n in range(5)
     ]
-    assert statuses == [200, 200, 429]
-    assert len(mail.outbox) == 2
-    # Another address from the same IP is still served.
+    victim = request_link("known@example.org", path=path, REMOTE_ADDR="198.51.100.99")
+    assert [r.status_code for r in attacker] == [200] * 5
+    assert victim.status_code == 200
+    assert b"we have just sent it a personal link" in victim.content
+    assert len({r.content for r in [*attacker, victim]}) == 1
+    # The mails the attacker caused went to the victim, each with a working link.
+    assert [m.to for m in mail.outbox] == [["known@example.org"]] * 2
     assert request_link("other@example.org", path=path, REMOTE_ADDR="192.0.2.1").status_code == 200
 
 

@@ -92,16 +92,19 @@ def tampered(token: str) -> str:
     return token[:-1] + ("A" if last != "A" else "B")
 
 
+HMAC_CHARACTERS = 43  # a Fernet token ends with its HMAC-SHA256: 32 bytes, 43 base64 characters
+
+
 def spliced(token: str, other: str) -> str:
-    """One token's payload under another's signature."""
-    return other.split(":", 1)[0] + ":" + token.split(":", 1)[1]
+    """One token's encrypted payload under another's HMAC."""
+    return other[:-HMAC_CHARACTERS] + token[-HMAC_CHARACTERS:]
 
 
 BAD_TOKENS = {
     "tampered signature": lambda t, other: tampered(t),
     "truncated by one": lambda t, other: t[:-1],
     "truncated in half": lambda t, other: t[: len(t) // 2],
-    "payload only": lambda t, other: t.split(":", 1)[0],
+    "payload only": lambda t, other: t[:-HMAC_CHARACTERS],
     "spliced payload": lambda t, other: spliced(t, other),
     "lower-cased": lambda t, other: t.lower(),
     "padded with junk": lambda t, other: t + "x" * 2000,

@@ -1,15 +1,18 @@
+import base64
+import re
+import zlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from django.core import signing
 
 from preference_center.tokens import (
-    MANAGE_SALT,
+    MANAGE,
     AddressLink,
     InvalidLink,
     SignUpRequest,
     UnsubscribeLink,
+    encrypt,
 )
 
 ADDRESS = "jane.doe@example.org"
@@ -63,12 +66,11 @@ def test_a_token_signed_for_another_use_is_invalid():
         SignUpRequest.loads(manage_token)
 
 
-def test_a_correctly_signed_payload_of_the_wrong_shape_is_invalid():
-    token = signing.dumps({"p": "3", "c": "email", "v": ADDRESS}, salt=MANAGE_SALT)
+def test_a_correctly_encrypted_payload_of_the_wrong_shape_is_invalid():
     with pytest.raises(InvalidLink):
-        AddressLink.loads(token)
+        AddressLink.loads(encrypt({"p": "3", "c": "email", "v": ADDRESS}, MANAGE))
     with pytest.raises(InvalidLink):
-        AddressLink.loads(signing.dumps([1, 2], salt=MANAGE_SALT))
+        AddressLink.loads(encrypt([1, 2], MANAGE))
 
 
 def test_links_expire_after_the_configured_days(settings):
@@ -87,3 +89,73 @@ def test_links_expire_after_the_configured_days(settings):
         traveller.move_to(start + timedelta(days=181))
         with pytest.raises(InvalidLink):
             AddressLink.loads(manage)
+
+
+def _every_decoding(token: str) -> bytes:
+    """What anyone can read from a token without the key: each base64 part, and that inflated."""
+    readable = []
+    for part in re.split(r"[:.]", token):
+        raw = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+        readable.append(raw)
+        for start in range(len(raw)):
+            try:
+                readable.append(zlib.decompress(raw[start:]))
+            except zlib.error:
+                continue
+    return b"\n".join(readable)
+
+
+def test_decoding_a_token_reveals_neither_the_address_nor_the_ip_nor_the_user_agent():
+    user_agent = "Mozilla/5.0 (X11; Linux x86_64) SecretBrowser/1.0"
+    tokens = [
+        AddressLink(3, "email", ADDRESS).dumps(),
+        UnsubscribeLink(3, "email", ADDRESS, 7, 9).dumps(),
+        SignUpRequest(
+            3, "email", ADDRESS, (7,), (9,), datetime.now(UTC), "203.0.113.77", user_agent
+        ).dumps(),
+    ]
+    for token in tokens:
+        decoded = _every_decoding(token)
+        for secret in (b"jane.doe", b"example.org", b"203.0.113.77", b"SecretBrowser"):
+            assert secret not in decoded, (token, secret)
+
+
+def test_tokens_of_two_addresses_of_similar_length_are_the_same_length():
+    short = AddressLink(3, "email", "a@example.org").dumps()
+    longer = AddressLink(3, "email", "abcdefghij@example.org").dumps()
+    assert len(short) == len(longer)
+
+
+def test_keys_rotate_the_first_encrypts_and_every_one_decrypts(settings):
+    settings.PREFERENCE_LINK_KEYS = ["old-key-" + "o" * 40]
+    old_token = AddressLink(3, "email", ADDRESS).dumps()
+    settings.PREFERENCE_LINK_KEYS = ["new-key-" + "n" * 40, "old-key-" + "o" * 40]
+    new_token = AddressLink(3, "email", ADDRESS).dumps()
+    assert AddressLink.loads(old_token).value == ADDRESS
+    assert AddressLink.loads(new_token).value == ADDRESS
+    settings.PREFERENCE_LINK_KEYS = ["new-key-" + "n" * 40]  # the old key retired
+    assert AddressLink.loads(new_token).value == ADDRESS
+    with pytest.raises(InvalidLink):
+        AddressLink.loads(old_token)
+
+
+def test_a_token_made_with_an_unknown_key_is_invalid(settings):
+    settings.PREFERENCE_LINK_KEYS = ["somebody-elses-key-" + "x" * 40]
+    foreign = AddressLink(3, "email", ADDRESS).dumps()
+    settings.PREFERENCE_LINK_KEYS = ["our-key-" + "y" * 40]
+    with pytest.raises(InvalidLink):
+        AddressLink.loads(foreign)
+
+
+@pytest.mark.parametrize("junk", ["", "x", "%00", "a" * 5000, "gAAAAA", "é" * 10])
+def test_garbage_is_an_invalid_link(junk):
+    for kind in (AddressLink, UnsubscribeLink, SignUpRequest):
+        with pytest.raises(InvalidLink):
+            kind.loads(junk)
+
+
+def test_an_opt_out_only_manage_link_says_so_and_cannot_be_upgraded():
+    link = AddressLink(3, "email", ADDRESS, opt_out_only=True)
+    token = link.dumps()
+    assert AddressLink.loads(token).opt_out_only is True
+    assert AddressLink.loads(AddressLink(3, "email", ADDRESS).dumps()).opt_out_only is False

@@ -87,9 +87,11 @@ def api(make_user):
     return client_with
 
 
-@pytest.mark.parametrize("perm", ["consent.check_consent", "consent.view_contactpointconsent"])
-def test_the_api_returns_both_headers(api, catalog, perm):
-    response = api(perm).get(
+SENDER = "preference_center.get_unsubscribe_headers"
+
+
+def test_the_api_returns_both_headers(api, catalog):
+    response = api(SENDER).get(
         URL,
         {
             "channel": "email",
@@ -111,8 +113,21 @@ def test_the_api_needs_a_sender_permission(api, catalog):
     assert api("consent.view_purpose").get(URL, params).status_code == 403
 
 
+@pytest.mark.parametrize(
+    "perms",
+    [
+        ("consent.check_consent",),
+        ("consent.view_contactpointconsent",),
+        ("consent.check_consent", "consent.view_contactpointconsent"),
+    ],
+)
+def test_checking_or_reading_consent_does_not_allow_minting_unsubscribe_links(api, catalog, perms):
+    params = {"channel": "email", "value": ADDRESS, "purpose": catalog["newsletter"].pk}
+    assert api(*perms).get(URL, params).status_code == 403
+
+
 def test_the_api_answers_bad_input_with_a_message_per_field(api, catalog):
-    client = api("consent.check_consent")
+    client = api(SENDER)
     response = client.get(URL, {"channel": "fax", "value": "", "purpose": "abc"})
     assert response.status_code == 400
     assert set(response.json()) == {"channel", "value", "purpose"}

@@ -185,6 +185,17 @@ def test_api_routes_answer_exactly_the_roles_permissions(role, make_user):
     assert_api_allows_exactly(client, set(ROLE_PERMISSIONS[role]), role)
 
 
+UNSUBSCRIBE_HEADERS = "preference_center.get_unsubscribe_headers"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_unsubscribe_headers_answer_exactly_the_roles_permission(role, make_user):
+    client = APIClient()
+    client.force_authenticate(make_user(role.lower().replace(" ", "_"), role=role))
+    status = client.get("/api/v1/unsubscribe-headers/").status_code
+    assert status == (400 if UNSUBSCRIBE_HEADERS in ROLE_PERMISSIONS[role] else 403), role
+
+
 def test_every_api_route_needs_credentials(db):
     client = APIClient()
     for route in api_routes():
@@ -200,9 +211,8 @@ def test_a_consent_check_token_can_only_check_consent(make_user, client):
     assert_api_allows_exactly(api, {CHECK_ONLY}, CHECK_ONLY)
     routes = [r for r in api_routes() if r.required <= {CHECK_ONLY}]
     assert [(r.prefix, r.method) for r in routes] in ([], [("consent-checks", "post")])
-    # The one other call a sender makes (DESIGN §4): the unsubscribe headers of a message.
-    # Allowed (400: no query given), so a check-only token can mint unsubscribe links.
-    assert api.get("/api/v1/unsubscribe-headers/").status_code == 400
+    # Minting unsubscribe links is a permission of its own (issue 15 #4).
+    assert api.get("/api/v1/unsubscribe-headers/").status_code == 403
     client.force_login(user)
     for model, _ in admin_pages():
         for page in ("changelist", "add"):
