@@ -87,3 +87,20 @@ def test_another_channel_cannot_opt_in_and_is_told_so(client, catalog):
         "cannot be switched on from this link" in client.get(response["Location"]).content.decode()
     )
     assert mail.outbox == []
+
+
+@pytest.mark.parametrize(
+    ("language", "notice", "mailed"),
+    [
+        ("nl", "Met deze link kun je berichten uitzetten", "die we zojuist naar dit adres"),
+        ("fr", "Ce lien vous permet de désactiver", "que nous venons d’envoyer"),
+        ("de", "Über diesen Link können Sie Nachrichten ausschalten", "soeben an diese Adresse"),
+    ],
+)
+def test_the_opt_out_only_messages_speak_the_customers_language(
+    client, manage_from_unsubscribe, language, notice, mailed
+):
+    page = client.get(f"{manage_from_unsubscribe}?lang={language}").content.decode()
+    assert notice in page
+    after = client.get(f"{manage_from_unsubscribe}?lang={language}&saved=1&opt_in=mailed")
+    assert mailed in after.content.decode()
