@@ -9,6 +9,7 @@ import re
 
 import pytest
 from django.core import mail
+from django.urls import reverse
 
 from consent.models import ContactPointConsent
 from preference_center.tokens import AddressLink
@@ -104,3 +105,18 @@ def test_the_opt_out_only_messages_speak_the_customers_language(
     assert notice in page
     after = client.get(f"{manage_from_unsubscribe}?lang={language}&saved=1&opt_in=mailed")
     assert mailed in after.content.decode()
+
+
+def test_an_opt_out_only_link_opens_no_consent_receipt(client, manage_from_unsubscribe, catalog):
+    """Receipts carry the address's consent history: only a link mailed to the address opens
+    them, never the one any sending system can mint (the unsubscribe page's)."""
+    factories.cp_consent(value=ADDRESS, purpose_obj=catalog["newsletter"], status="opted_in")
+    token = manage_from_unsubscribe.split("/")[2]
+    refused = client.get(reverse("preference_center:receipt", args=[token]))
+    assert refused.status_code == 404
+    assert "application/json" not in refused["Content-Type"]
+    saved = client.get(f"{manage_from_unsubscribe}?saved=1").content.decode()
+    assert "receipt-link" not in saved
+    full = AddressLink(catalog["newsletter"].profile_id, "email", ADDRESS).dumps()
+    receipts = client.get(reverse("preference_center:receipt", args=[full]))
+    assert receipts.status_code == 200 and len(receipts.json()) == 1
