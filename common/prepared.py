@@ -18,6 +18,7 @@ same SQL.
 and raises `PreparedQueryMismatch` on any difference.
 """
 
+import functools
 import threading
 from collections.abc import Callable, Sequence
 from itertools import count
@@ -77,7 +78,7 @@ class PreparedQuery:
             param if slot is None else values[slot]
             for slot, param in zip(slots, params, strict=True)
         ]
-        with connection.cursor() as cursor:
+        with _cursor(connection) as cursor:
             cursor.execute(sql, bound)
             rows = cursor.fetchall()
         return list(compiler.results_iter(results=[rows], tuple_expected=True))
@@ -106,6 +107,34 @@ class PreparedQuery:
         if bound != set(range(len(flat))) or inlined:
             return None  # a marker was transformed, inlined or dropped: no shortcut
         return sql, slots, list(params), compiler
+
+
+def _cursor(connection):
+    """A cursor for a prepared query. On PostgreSQL a server-side binding one that prepares
+    its statement (psycopg keeps it per connection, `prepared_max` of them), so PostgreSQL
+    parses and plans a check's queries once per connection, not on every check; Django's own
+    cursors bind on the client and never prepare. Wrapped as Django wraps its cursors: logged
+    queries, execute wrappers and error translation stay the same. PREPARED_STATEMENTS = False
+    keeps Django's cursor."""
+    if connection.vendor != "postgresql" or not getattr(settings, "PREPARED_STATEMENTS", True):
+        return connection.cursor()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        raw = _preparing_cursor_class()(connection.connection)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(raw)
+    return connection.make_cursor(raw)
+
+
+@functools.cache
+def _preparing_cursor_class():
+    import psycopg  # PostgreSQL only
+
+    class PreparingCursor(psycopg.Cursor):
+        def execute(self, query, params=None, *, prepare=None, binary=None):
+            return super().execute(query, params, prepare=True, binary=binary)
+
+    return PreparingCursor
 
 
 def _marker(arg, numbers, form: int):

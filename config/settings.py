@@ -119,6 +119,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # server dropped instead of failing the request.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
+# The consent check's queries (common.prepared) run as server-side prepared statements on
+# PostgreSQL: parsed and planned once per connection, not on every check. psycopg only
+# prepares with a `prepare_threshold` (Django's default turns it off); Django's own cursors
+# bind on the client and never prepare. Set PREPARED_STATEMENTS=false behind a pooler that
+# cannot keep prepared statements (PgBouncer in transaction mode before 1.21).
+PREPARED_STATEMENTS = env.bool("PREPARED_STATEMENTS", default=True)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and PREPARED_STATEMENTS:
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
 # A read replica (PostgreSQL streaming replication): reads wrapped in
 # common.replica.reading_from_replica() go there (audiences, exports); writes never do.
 READ_REPLICA = None
@@ -129,6 +137,8 @@ if env("DATABASE_REPLICA_URL", default=""):
         "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
         "CONN_HEALTH_CHECKS": DATABASES["default"]["CONN_HEALTH_CHECKS"],
     }
+    if PREPARED_STATEMENTS:
+        DATABASES[READ_REPLICA].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
 DATABASE_ROUTERS = ["common.replica.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -147,7 +147,12 @@ def _subjects_query(lookup: str):
     return PreparedQuery(build)
 
 
-_SUBJECTS_HOLDING = {"email": _subjects_query("with_email"), "phone": _subjects_query("with_phone")}
+# Normalized e-mail addresses are lower-cased already: `with_email_key`, not `with_email`,
+# whose `.lower()` in Python would keep the query from being prepared.
+_SUBJECTS_HOLDING = {
+    "email": _subjects_query("with_email_key"),
+    "phone": _subjects_query("with_phone"),
+}
 
 
 def _holders_query(lookup: str):
@@ -166,7 +171,7 @@ def _holders_query(lookup: str):
     return PreparedQuery(build)
 
 
-_HOLDERS = {"email": _holders_query("with_email"), "phone": _holders_query("with_phone")}
+_HOLDERS = {"email": _holders_query("with_email_key"), "phone": _holders_query("with_phone")}
 
 
 def _holders(channel: str, value: str) -> list[Holder]:

@@ -104,6 +104,7 @@ def server_environ(port: int) -> dict:
         "SUPPRESSION_HASH_KEY": settings.SUPPRESSION_HASH_KEY,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SECURE_SSL_REDIRECT": "false",  # TLS ends at the proxy in front
+        "EMAIL_URL": os.environ.get("EMAIL_URL", "dummymail://"),  # required in production
         "LOG_LEVEL": "WARNING",
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "GUNICORN_LOGLEVEL": "warning",

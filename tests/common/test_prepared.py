@@ -71,6 +71,28 @@ def test_one_query_per_run(stored, unverified):
     assert len(captured) == 1
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's prepared statements")
+def test_on_postgresql_a_repeated_query_becomes_a_server_prepared_statement(
+    stored, unverified, settings
+):
+    def prepared_statements() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+            return cursor.fetchone()[0]
+
+    prepared = PreparedQuery(records)
+    before = prepared_statements()
+    for n in range(8):  # prepared once, then only executed
+        assert prepared.rows("email", [f"p{n % 4}@example.com"])[0][0] == f"p{n % 4}@example.com"
+    assert prepared_statements() == before + 1
+    # Django's own (client-binding) cursors never prepare: the setting turns it off.
+    settings.PREPARED_STATEMENTS = False
+    other = PreparedQuery(lambda channel, values: records(channel, values).filter(topic=None))
+    for n in range(8):
+        other.rows("email", [f"p{n % 4}@example.com"])
+    assert prepared_statements() == before + 1
+
+
 def test_a_new_shape_is_compiled_anew(stored, unverified):
     build = Counting(records)
     prepared = PreparedQuery(build)

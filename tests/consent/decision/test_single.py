@@ -1,6 +1,7 @@
 """One decision (consent/decision/single.py, `decide`): the records it consulted, and a constant
 handful of queries."""
 
+from consent.decision import single
 from consent.decision.single import decide
 from consent.services.contact_points import suppression_add
 from tests import factories
@@ -37,3 +38,17 @@ def test_decide_runs_a_constant_handful_of_queries(
     with django_assert_max_num_queries(4):
         decision = decide(channel="email", value=EMAIL, purpose=w.marketing.pk, topic=w.events.pk)
     assert decision.allowed
+
+
+def test_every_query_of_a_check_is_prepared_not_rebuilt_by_the_orm(w, prepared_unverified):
+    """A query whose values are transformed in Python falls back to the ORM on every check
+    (common.prepared): none of the single check's may, on any channel or with explain."""
+    for channel, value in (("email", EMAIL), ("sms", "+31612345678"), ("custom", "id-1")):
+        for explain in (False, True):
+            decide(channel=channel, value=value, purpose=w.marketing.pk, explain=explain)
+    queries = [single._ADDRESS_RECORDS, single._EXPLAINED_RECORDS, single._SUPPRESSION]
+    queries += [*single._SUBJECTS_HOLDING.values(), *single._HOLDERS.values()]
+    for query in queries:
+        compiled = query._local.__dict__.get("compiled", {})
+        assert compiled, query.build
+        assert None not in compiled.values(), query.build
