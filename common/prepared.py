@@ -78,7 +78,7 @@ class PreparedQuery:
             param if slot is None else values[slot]
             for slot, param in zip(slots, params, strict=True)
         ]
-        with _cursor(connection) as cursor:
+        with prepared_cursor(connection) as cursor:
             cursor.execute(sql, bound)
             rows = cursor.fetchall()
         return list(compiler.results_iter(results=[rows], tuple_expected=True))
@@ -109,7 +109,7 @@ class PreparedQuery:
         return sql, slots, list(params), compiler
 
 
-def _cursor(connection):
+def prepared_cursor(connection):
     """A cursor for a prepared query. On PostgreSQL a server-side binding one that prepares
     its statement (psycopg keeps it per connection, `prepared_max` of them), so PostgreSQL
     parses and plans a check's queries once per connection, not on every check; Django's own

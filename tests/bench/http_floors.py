@@ -1,7 +1,8 @@
 """Floor endpoints of the HTTP benchmark (bench_http.py), served only by tests/bench/http_urls.py.
 
 Each is a plain Django view behind the same server and middleware as the API, sharing no code
-with what it is the floor of:
+with what it is the floor of (apart from the cursor that prepares the single check's statement
+on the server, common.prepared.prepared_cursor, as the app's check queries are prepared):
 
 * `trivial` — answers a constant: what the server, Django and the middleware cost per request;
 * `check` — the facts of one consent check by ONE hand-written statement (the token and its
@@ -23,6 +24,7 @@ from django.db import connection, transaction
 from django.http import HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from common.prepared import prepared_cursor
 from tests.bench.figure_audience import FLOOR_PLANS, FLOOR_SQL
 
 JSON = "application/json"
@@ -156,7 +158,8 @@ def check(request):
         "purpose": body["purpose"],
         "topics": [body["topic"]] if body.get("topic") else [],
     }
-    with connection.cursor() as cursor:
+    # Prepared on the server as the app's own check queries are (common.prepared).
+    with prepared_cursor(connection) as cursor:
         cursor.execute(SINGLE_SQL, params)
         return _answer(cursor.fetchone()[0])
 
