@@ -26,6 +26,7 @@ from itertools import count
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet, ValidationError
 from django.db import connections
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import QuerySet
 
 _COLLECTIONS = (list, tuple, set, frozenset)
@@ -122,8 +123,17 @@ def prepared_cursor(connection):
     with connection.wrap_database_errors:
         raw = _preparing_cursor_class()(connection.connection)
     if connection.queries_logged:
-        return connection.make_debug_cursor(raw)
+        return _PreparedDebugCursor(raw, connection)
     return connection.make_cursor(raw)
+
+
+class _PreparedDebugCursor(CursorDebugWrapper):
+    """Django's debug cursor logs a query from psycopg's client-side text, which a prepared
+    statement does not have: log the statement with its values composed instead."""
+
+    def execute(self, sql, params=None):
+        with self.debug_sql(self.db.ops.compose_sql(sql, params or ())):
+            return CursorWrapper.execute(self, sql, params)
 
 
 @functools.cache

@@ -121,6 +121,9 @@ class Catalog:
         return question
 
 
+_UNREAD = object()
+
+
 class _CachedCatalog:
     """The process's catalog and the stamp token it was loaded under."""
 
@@ -129,14 +132,16 @@ class _CachedCatalog:
     catalog: Catalog | None = None
 
 
-def cached_catalog() -> Catalog:
-    """The whole catalog, reloaded only when the stamp's token has changed: one query.
+def cached_catalog(token=_UNREAD) -> Catalog:
+    """The whole catalog, reloaded only when the stamp's token has changed: one query (none
+    when the caller read the token with its own statement, as the single check does).
 
     The token is read before the rows, so a catalog is never older than its token; a change
     committed in between only makes the next check reload. Inside a transaction that changed
     the configuration the check sees that transaction's own catalog, as the database does.
     """
-    token = _stamp_token()
+    if token is _UNREAD:
+        token = stamp_token()
     cached = _CachedCatalog.catalog
     if cached is not None and _CachedCatalog.token == token:
         return cached
@@ -152,7 +157,7 @@ def forget_cached_catalog() -> None:
         _CachedCatalog.token, _CachedCatalog.catalog = object(), None
 
 
-def _stamp_token():
+def stamp_token():
     qn = connection.ops.quote_name
     with connection.cursor() as cursor:
         cursor.execute(

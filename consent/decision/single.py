@@ -1,20 +1,28 @@
-"""One check: `decide` answers one question with a fixed handful of prepared queries."""
+"""One check: `decide` answers one question with two prepared statements.
+
+The first (`_gates`) reads what does not depend on the question: the catalog stamp's token, the
+suppression and the subjects holding the address, folded. The second reads the address's records
+for the question's purposes and topic; an explanation reads the subjects one by one and the
+records' evidence with the same two. `as_of` replays from the history (consent.decision.past).
+"""
 
 from datetime import datetime
+from functools import cache
 
+from django.conf import settings
+from django.db import connection
 from django.db.models import CharField, Q, Value
 from django.utils import timezone
 
-from common.prepared import PreparedQuery
+from common.prepared import PreparedQuery, PreparedQueryMismatch, prepared_cursor
 from consent.addresses import normalize_address, normalized_address_hash
 from consent.decision import past
 from consent.decision.explain import with_explanation
-from consent.decision.questions import Catalog
+from consent.decision.questions import Catalog, cached_catalog, stamp_token
 from consent.decision.rules import (
     ALLOW_FIELDS,
     HOLDER_COLUMNS,
     SUBJECT_CHANNEL_FIELD,
-    Address,
     AddressFacts,
     Decision,
     Holder,
@@ -26,8 +34,10 @@ from consent.decision.rules import (
     records_query,
 )
 from consent.models import (
+    CatalogStamp,
     Suppression,
 )
+from consent.models.catalog import STAMP_ID
 from subjects.models import Contact, DataProtectionConsent, Lead
 
 
@@ -43,10 +53,11 @@ def decide(
 ) -> Decision:
     """The decision for one address; `purpose`, `topic`, `profile` are instances or ids.
 
-    A constant handful of queries (at most five), whatever the data; one more when the purpose
-    requires the current notice (rule 10a). `explain` adds the explanation (the same number of
-    queries); `as_of` replays the decision from the history tables as the data stood at that
-    (past) instant (consent.decision.past).
+    Two statements with the cached catalog (CONSENT_CATALOG_CACHE), whatever the data, plus
+    the catalog's own queries when it changed. `explain` adds the explanation with the same
+    two (they select the subjects one by one and the records' evidence); `as_of` replays the
+    decision from the history tables as the data stood at that (past) instant
+    (consent.decision.past).
     """
     address = (channel, normalize_address(channel, value))
     if as_of is not None:
@@ -61,53 +72,26 @@ def decide(
             notices=current_notices([question.purpose, question.tracking], at=as_of),
         )[address]
     else:
-        catalog = Catalog.fetch([purpose], [topic])
+        token, suppressed, subjects = _gates(*address, explain=explain)
+        if settings.CONSENT_CATALOG_CACHE:
+            catalog = cached_catalog(token)
+        else:
+            catalog = Catalog.fetch([purpose], [topic])
         question = catalog.question(purpose, topic, profile)
-        facts = address_facts(
-            address,
-            purpose_ids=question.purpose_ids,
-            topic_ids=question.topic_ids,
-            explain=explain,
-            notices=catalog.current_notices([question.purpose, question.tracking]),
-        )
+        query = _EXPLAINED_RECORDS if explain else _ADDRESS_RECORDS
+        rows = query.rows(*address, question.purpose_ids, question.topic_ids)
+        notices = catalog.current_notices([question.purpose, question.tracking])
+        records = record_facts(rows, timezone.now(), notices).get(address, {})
+        if explain:
+            facts = explained_facts(
+                *address, suppressed=suppressed, holders=subjects, records=records
+            )
+        else:
+            facts = AddressFacts(
+                *address, suppressed=suppressed, subjects=subjects, records=records
+            )
     decision = answer(facts, question)
     return with_explanation(decision, facts, question) if explain else decision
-
-
-def address_facts(
-    address: Address,
-    *,
-    purpose_ids: set[int],
-    topic_ids: set[int],
-    explain: bool = False,
-    notices: dict[int, frozenset[str]] | None = None,
-) -> AddressFacts:
-    """The facts of one address, straight from its rows (three queries at most, each compiled
-    once per process: see common.prepared). With `explain`, the same three queries select the
-    subjects one by one and the records' evidence too; `notices` (`current_notices`) marks the
-    opt-ins given under an outdated notice (rule 10a)."""
-    channel, value = address
-    now = timezone.now()
-    record_rows = (_EXPLAINED_RECORDS if explain else _ADDRESS_RECORDS).rows(
-        channel, value, purpose_ids, topic_ids
-    )
-    suppressed = bool(_SUPPRESSION.rows(channel, normalized_address_hash(value)))
-    records = record_facts(record_rows, now, notices).get(address, {})
-    if explain:
-        return explained_facts(
-            channel,
-            value,
-            suppressed=suppressed,
-            holders=_holders(channel, value),
-            records=records,
-        )
-    return AddressFacts(
-        channel,
-        value,
-        suppressed=suppressed,
-        subjects=_subjects_holding(channel, value),
-        records=records,
-    )
 
 
 _ADDRESS_RECORDS = PreparedQuery(
@@ -178,6 +162,86 @@ def _holders(channel: str, value: str) -> list[Holder]:
     if channel not in SUBJECT_CHANNEL_FIELD:
         return []  # custom channels have no subjects
     return [Holder.from_row(row) for row in _HOLDERS[SUBJECT_CHANNEL_FIELD[channel]].rows(value)]
+
+
+def _gates(channel: str, value: str, *, explain: bool = False) -> tuple:
+    """(the catalog stamp's token, suppressed?, subjects) in one prepared statement: what a check
+    reads that does not depend on its question. The subjects holding the address come folded
+    (SubjectFacts, or None), or with `explain` one by one (a list of Holder).
+
+    Hand-written SQL beside the readable path (`stamp_token`, `_SUPPRESSION`,
+    `_subjects_holding` / `_holders`); PREPARED_QUERY_VERIFY (the test settings) runs that path
+    too and raises PreparedQueryMismatch on any difference, so every decision test checks the
+    pair.
+    """
+    subject_field = SUBJECT_CHANNEL_FIELD.get(channel)
+    params = [channel, normalized_address_hash(value)]
+    if subject_field is not None:
+        params += ([] if explain else [DataProtectionConsent.RESTRICT]) + [value, value]
+    with prepared_cursor(connection) as cursor:
+        cursor.execute(_gates_sql(subject_field, explain), params)
+        rows = cursor.fetchall()
+    token, suppressed = rows[0][0], bool(rows[0][1])
+    if explain:
+        holders = (Holder.from_row(row[2:]) for row in rows if len(row) > 2 and row[3] is not None)
+        subjects = sorted(holders, key=_holder_key)
+        readable_subjects = lambda: sorted(_holders(channel, value), key=_holder_key)  # noqa: E731
+    else:
+        count, *fold = rows[0][2:]
+        subjects = None
+        if count:
+            restricted, min_level, *allows = fold
+            subjects = SubjectFacts(bool(restricted), min_level, *map(bool, allows))
+        readable_subjects = lambda: _subjects_holding(channel, value)  # noqa: E731
+    gates = (token, suppressed, subjects)
+    if getattr(settings, "PREPARED_QUERY_VERIFY", False):
+        suppression = _SUPPRESSION.rows(channel, normalized_address_hash(value))
+        readable = (stamp_token(), bool(suppression), readable_subjects())
+        if gates != readable:
+            raise PreparedQueryMismatch(f"_gates{(channel, value)!r}: {gates!r} != {readable!r}")
+    return gates
+
+
+def _holder_key(holder: Holder) -> tuple:
+    return (holder.type, holder.id)
+
+
+@cache
+def _gates_sql(subject_field: str | None, explain: bool) -> str:
+    """The statement of `_gates` for subjects found by e-mail, by phone, or none (custom)."""
+    qn = connection.ops.quote_name
+    stamp = (
+        f"(SELECT {qn('token')} FROM {qn(CatalogStamp._meta.db_table)} "
+        f"WHERE {qn('id')} = {STAMP_ID})"
+    )
+    suppressed = (
+        f"EXISTS(SELECT 1 FROM {qn(Suppression._meta.db_table)} "
+        f"WHERE {qn('channel')} = %s AND {qn('value_hash')} = %s)"
+    )
+    if subject_field is None:
+        return f"SELECT {stamp}, {suppressed}" + ("" if explain else ", 0")
+    # The same subjects as `_subjects_holding` and `_holders`: not anonymized, and found as
+    # `with_email_key` / `with_phone` find them.
+    key = f"LOWER({qn('email')})" if subject_field == "email" else qn("phone")
+    names = [name for name in HOLDER_COLUMNS if name != "kind"]
+    holders = " UNION ALL ".join(
+        f"SELECT '{model._meta.model_name}' AS kind, {', '.join(map(qn, names))} "
+        f"FROM {qn(model._meta.db_table)} WHERE {qn('anonymized_at')} IS NULL AND {key} = %s"
+        for model in (Lead, Contact)
+    )
+    gates = f"SELECT {stamp} AS token, {suppressed} AS suppressed"
+    if explain:  # one row per subject, or one row of NULLs when none holds the address
+        return (
+            f"SELECT gates.*, holders.* FROM ({gates}) gates LEFT JOIN ({holders}) holders ON 1 = 1"
+        )
+    # Folded as SubjectFacts.merge folds them: any restriction, the lowest level, every flag.
+    flags = ", ".join(f"MIN(CASE WHEN {qn(name)} THEN 1 ELSE 0 END)" for name in ALLOW_FIELDS)
+    fold = (
+        f"SELECT COUNT(*) AS n, MAX(CASE WHEN {qn('restricted')} "
+        f"OR {qn('data_protection_consent')} = %s THEN 1 ELSE 0 END) AS r, "
+        f"MIN({qn('consent_level')}) AS l, {flags} FROM ({holders}) holders"
+    )
+    return f"SELECT {stamp}, {suppressed}, folded.* FROM ({fold}) folded"
 
 
 def _subjects_holding(channel: str, value: str) -> SubjectFacts | None:

@@ -85,6 +85,9 @@ def test_on_postgresql_a_repeated_query_becomes_a_server_prepared_statement(
     for n in range(8):  # prepared once, then only executed
         assert prepared.rows("email", [f"p{n % 4}@example.com"])[0][0] == f"p{n % 4}@example.com"
     assert prepared_statements() == before + 1
+    with CaptureQueriesContext(connection) as captured:  # logged with its values, as Django's
+        prepared.rows("email", ["p1@example.com"])
+    assert "'p1@example.com'" in captured[0]["sql"]
     # Django's own (client-binding) cursors never prepare: the setting turns it off.
     settings.PREPARED_STATEMENTS = False
     other = PreparedQuery(lambda channel, values: records(channel, values).filter(topic=None))
