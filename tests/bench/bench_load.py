@@ -1,4 +1,4 @@
-"""Benchmark of the consent load (DESIGN §7: 1M CSV rows, history included, ≤ 3× COPY, ≤ 60 s).
+"""Benchmark of the consent load (DESIGN §7: 1M CSV rows with history, ≤ 1.5× SQL, ≤ 60 s).
 
 Run by `run.py --only load` after it has seeded the database (the BENCH_JSON convention of
 README.md), or on its own against an already seeded benchmark database:
@@ -15,8 +15,11 @@ mixed-case addresses that no seeded record has) and times, through the real serv
 * `again`: the same file once more: every row unchanged, nothing written;
 * `dry run`: the preview of the same file (after `fresh`: all unchanged).
 
-The floor is `COPY` of the same file into a bare table (nine text columns, no index, no
-constraint), timed before, between and after the loads; the lowest is used.
+The fresh load's floor (DESIGN §7, round 2) is the "schema as is" lower bound below: the same
+rows written into the same tables by hand-written set-based SQL; bar ≤ 1.5× it, and ≤ 60 s at 1M
+rows. The other rows are shown against `COPY` of the same file into a bare table (nine text
+columns, no index, no constraint), timed before, between and after the loads; the lowest is
+used.
 
 The lower bounds (informational, skipped with `--no-lower-bounds`) time the same rows written
 by hand-written SQL alone, with no validation, in three shapes (LOWER_BOUNDS): two bare tables;
@@ -61,10 +64,13 @@ from consent.models import ComplianceProfile, ContactPointConsent, Purpose, Topi
 from tests.bench.results import Figure, table, write_json  # noqa: E402
 
 HEADER = "channel,value,purpose,topic,status,source,reason,captured_at,requested_by\n"
-BAR = "≤ 3× COPY of the file; ≤ 60 s (1M rows)"
+# DESIGN §7, round 2: against hand-written set-based SQL writing the same rows into the same
+# tables (the "schema as is" lower bound); the ratio holds at any scale, 60 s at 1M rows.
+BAR = "≤ 1.5× hand-written SQL writing the same rows (schema as is); ≤ 60 s (1M rows)"
+BAR_FLOOR = "schema as is"
 BAR_ROWS = 1_000_000
 BAR_SECONDS = 60.0
-BAR_RATIO = 3.0
+BAR_RATIO = 1.5
 DOMAIN = "bench-load"  # no seeded address uses it: `fresh` writes new records only
 
 
@@ -367,23 +373,31 @@ def main() -> None:
         expected = {"fresh": rows, "again": 0, "dry run": 0}[name]
         correct = load.counts["written"] == expected and load.status in ("done", "previewed")
         passed = None
+        figure_floor = floor
         if name == "fresh":
             total = stored + run
-            passed = (total <= BAR_SECONDS and total / floor <= BAR_RATIO) if at_scale else None
+            figure_floor = bounds.get(BAR_FLOOR)
+            if figure_floor is None:  # --no-lower-bounds: no floor to hold the ratio to
+                passed = total <= BAR_SECONDS if at_scale else None
+            else:
+                passed = total / figure_floor <= BAR_RATIO
+                passed = passed and (total <= BAR_SECONDS or not at_scale)
             passed = False if not correct else passed
         note = (
             f"{load.status}, written {load.counts['written']:,}, unchanged "
             f"{load.counts['unchanged']:,}; store {stored:.1f} s + run {run:.1f} s "
             f"(our CPU {cpu:.1f} s): {phase_text}"
         )
-        if not at_scale and name == "fresh":
-            note += f"; bar applies at {BAR_ROWS:,} rows"
+        if name == "fresh":
+            note += f"; floor: the lower bound '{BAR_FLOOR}'; COPY of the file {floor:.2f} s"
+            if not at_scale:
+                note += f"; 60 s applies at {BAR_ROWS:,} rows"
         figures.append(
             Figure(
                 f"consent load {name}, {rows:,} CSV rows"
                 + (", history" if name == "fresh" else ""),
                 stored + run,  # the upload (stored in chunks) is part of a load
-                floor,
+                figure_floor,
                 BAR if name == "fresh" else "info",
                 passed if correct or name == "fresh" else False,
                 unit="s",

@@ -89,6 +89,7 @@ def _start_worker(queue: str) -> subprocess.Popen:
         "DATABASE_URL": url,
         "CELERY_BROKER_URL": REDIS_URL,
         "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+        "EMAIL_URL": os.environ.get("EMAIL_URL", "dummymail://"),  # required in production
         "SECURE_SSL_REDIRECT": "false",
         "LOG_LEVEL": "WARNING",
     }
