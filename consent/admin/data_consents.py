@@ -3,7 +3,6 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -178,10 +177,21 @@ class DataConsentAdmin(
         """A subject's consents: by its exact e-mail or phone, or the start of its name."""
         if not search_term.strip():
             return queryset, False
-        holders = Q(lead__in=Lead.objects.search(search_term)) | Q(
-            contact__in=Contact.objects.search(search_term)
+        # A UNION of the leads' and the contacts' consents, each found through its own index:
+        # with `lead IN (…) OR contact IN (…)` PostgreSQL walks the whole table backwards by id
+        # instead (2.3 s at 1.9M consents, against under 1 ms).
+        matching = (
+            DataConsent.objects.filter(lead__in=Lead.objects.search(search_term))
+            .order_by()
+            .values("pk")
+            .union(
+                DataConsent.objects.filter(contact__in=Contact.objects.search(search_term))
+                .order_by()
+                .values("pk"),
+                all=True,
+            )
         )
-        return queryset.filter(holders), False
+        return queryset.filter(pk__in=matching), False
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = DataConsentChangeForm if obj else DataConsentAddForm

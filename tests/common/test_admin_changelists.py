@@ -204,3 +204,18 @@ def test_suppressed_lookup_answers_for_a_typed_address_without_hashes(admin_clie
     assert "Suppressed since" in suppressed
     assert "Not suppressed" in clean
     assert not re.search(r"[0-9a-f]{64}", suppressed)  # no keyed hash on the page
+
+
+def test_data_consents_of_a_lead_and_of_a_contact_are_both_found(admin_client, policy):
+    lead = factories.lead(email="Lena@example.org")
+    contact = factories.contact(email="lena@example.org")
+    of_lead = factories.consent(subject=lead, policy_obj=policy)
+    of_contact = factories.consent(subject=contact, policy_obj=policy)
+    factories.consent(subject=factories.contact(email="other@example.org"), policy_obj=policy)
+    url = reverse("admin:consent_dataconsent_changelist")
+
+    page = admin_client.get(url, {"q": "LENA@example.org"}).text
+
+    assert rows_of(page) == 2
+    for consent in (of_lead, of_contact):
+        assert reverse("admin:consent_dataconsent_change", args=[consent.pk]) in page
