@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from common.audit import Evidence
+from consent.ledger.chain import ledger_release
 from consent.models import ComplianceProfile, ContactPointConsent, WebhookDelivery, WebhookEndpoint
 from consent.services.contact_points import contact_point_consent_set
 from consent.webhooks.delivery import encode_body, signed_headers
@@ -185,11 +186,20 @@ def _wait(predicate, *, timeout: float) -> bool:
 
 
 def _clean_up(endpoint: WebhookEndpoint, values: list[str]) -> None:
+    """Remove the benchmark's records and their history as erasure does: the ledger is told
+    which sealed rows go (erase entries), or the next verification finds them deleted out of
+    band — as it did when this deleted them directly."""
     endpoint.delete()  # its deliveries with it
     for start in range(0, len(values), 1000):
         chunk = values[start : start + 1000]
-        ContactPointConsent.objects.filter(channel="email", value__in=chunk).delete()
-        ContactPointConsent.history.filter(channel="email", value__in=chunk).delete()
+        with transaction.atomic():
+            ContactPointConsent.objects.filter(channel="email", value__in=chunk).delete()
+            history = ContactPointConsent.history.filter(channel="email", value__in=chunk)
+            ledger_release(
+                history_model=history.model,
+                history_ids=history.values_list("history_id", flat=True),
+            )
+            history.delete()
 
 
 if __name__ == "__main__":  # pragma: no cover
