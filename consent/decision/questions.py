@@ -7,7 +7,6 @@ purpose, topic and the notice versions rule 10a reads — and a check only reads
 stamp's token (one primary-key row, consent.models.catalog) to know it is still current.
 """
 
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -125,11 +124,10 @@ _UNREAD = object()
 
 
 class _CachedCatalog:
-    """The process's catalog and the stamp token it was loaded under."""
+    """The process's catalog and the stamp token it was loaded under, as one tuple: read and
+    replaced in one step, so a thread never pairs one catalog with another's token."""
 
-    lock = threading.Lock()
-    token: object = object()  # never equal to a stored token
-    catalog: Catalog | None = None
+    state: tuple[object, Catalog | None] = (object(), None)  # never equal to a stored token
 
 
 def cached_catalog(token=_UNREAD) -> Catalog:
@@ -142,19 +140,17 @@ def cached_catalog(token=_UNREAD) -> Catalog:
     """
     if token is _UNREAD:
         token = stamp_token()
-    cached = _CachedCatalog.catalog
-    if cached is not None and _CachedCatalog.token == token:
+    cached_token, cached = _CachedCatalog.state
+    if cached is not None and cached_token == token:
         return cached
     catalog = _load_catalog()
-    with _CachedCatalog.lock:
-        _CachedCatalog.token, _CachedCatalog.catalog = token, catalog
+    _CachedCatalog.state = (token, catalog)
     return catalog
 
 
 def forget_cached_catalog() -> None:
     """Drop this process's catalog (tests)."""
-    with _CachedCatalog.lock:
-        _CachedCatalog.token, _CachedCatalog.catalog = object(), None
+    _CachedCatalog.state = (object(), None)
 
 
 def stamp_token():
