@@ -2,6 +2,7 @@
 is refused, and no address or token echoed for a bad link, put in a URL or written to a log."""
 
 import logging
+import string
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -87,9 +88,17 @@ def assert_invalid_link_page(response, *secrets: str) -> None:
 # Bad tokens: tampered, truncated, expired, made for another page, unreadable bytes
 
 
+BASE64URL = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
+
+
 def tampered(token: str) -> str:
-    last = token[-1]
-    return token[:-1] + ("A" if last != "A" else "B")
+    """The last data character with its top bit flipped: that bit always carries data (the
+    low bits of the last character can be padding, and another letter there may decode to
+    the same bytes, so the token would still be valid)."""
+    body = token.rstrip("=")
+    position = len(body) - 1
+    flipped = BASE64URL[BASE64URL.index(body[position]) ^ 0b100000]
+    return token[:position] + flipped + token[position + 1 :]
 
 
 HMAC_CHARACTERS = 43  # a Fernet token ends with its HMAC-SHA256: 32 bytes, 43 base64 characters
