@@ -26,6 +26,8 @@ from consent.addresses import address_hasher, field_error
 from consent.decision.questions import Catalog, ids_asked
 from consent.decision.rules import (
     ALLOW_FIELDS,
+    RECORD_COLUMNS,
+    RECORD_DETAIL_COLUMNS,
     SUBJECT_CHANNEL_FIELD,
     Address,
     AddressFacts,
@@ -302,18 +304,7 @@ def _record_rows(
     if not purpose_ids:
         return []
     history = _history(ContactPointConsent)
-    names = (
-        "id",
-        "channel",
-        "value",
-        "purpose_id",
-        "topic_id",
-        "status",
-        "expires_at",
-        "notice_version",
-        "source",
-        "captured_at",
-    )
+    names = RECORD_COLUMNS + RECORD_DETAIL_COLUMNS  # the explain paths' columns, in order
     qn = connection.ops.quote_name
     address_sql, address_params = _per_channel("value", values_by_channel)
     purpose_sql, purpose_params = _in("purpose_id", purpose_ids)
