@@ -11,7 +11,11 @@ def application(environ, start_response):
     return [b"ok"]
 
 
+# Longer than the tests' worker timeout (3 s) by a margin a loaded two-core CI machine keeps.
+GAP_SECONDS = 4
+
+
 def _slow_lines(count: int):
     for n in range(count):
-        time.sleep(2)
+        time.sleep(GAP_SECONDS)
         yield f"line {n}\n".encode()

@@ -1,7 +1,9 @@
 """config/gunicorn.conf.py: keep-alive connections, and streams that outlive the worker timeout.
 
-The live tests start gunicorn with the production configuration (its timeout lowered to 1 s)
-serving a tiny WSGI app (stream_app.py), and talk to it over loopback.
+The live tests start gunicorn with the production configuration (its timeout lowered to 3 s)
+serving a tiny WSGI app (stream_app.py), and talk to it over loopback. It is 3 s, not
+1 s: the gthread worker reports that it is alive about once a second, so a 1 s timeout killed it
+whenever the CI machine was busy (a kill the test then read as a cut stream).
 """
 
 import http.client
@@ -52,7 +54,7 @@ def server():
         **os.environ,
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "GUNICORN_WORKERS": "1",
-        "GUNICORN_TIMEOUT": "1",
+        "GUNICORN_TIMEOUT": "3",
         "GUNICORN_LOGLEVEL": "warning",
     }
     command = [sys.executable, "-m", "gunicorn", "-c", str(CONFIG), "tests.config.stream_app"]
@@ -90,5 +92,5 @@ def test_a_stream_longer_than_the_worker_timeout_arrives_whole(server):
     connection.request("GET", "/stream?2")
     response = connection.getresponse()
     assert response.getheader("Transfer-Encoding") == "chunked"  # a cut would be detectable
-    assert response.read() == b"line 0\nline 1\n"  # 2 s between lines, with a 1 s timeout
+    assert response.read() == b"line 0\nline 1\n"  # 4 s between lines, with a 3 s timeout
     connection.close()
