@@ -254,12 +254,25 @@ def history_insert_sql(
 
 
 # The consent ledger (consent.ledger) seals history rows in the transaction that wrote them. The
-# connection remembers, per history table, the lowest history id written since the last seal:
-# simple-history's single rows note themselves; set-based paths call `history_mark` first.
-# `history_seal()` (called by `sealed_atomic` services before they commit) hands them to the
-# sealer named by `settings.HISTORY_SEALER`: the lower layers need not know the ledger.
+# connection remembers, per history table, the lowest history id written since the last seal,
+# and the ids of the rows simple-history wrote one by one; set-based paths call `history_mark`
+# first (their rows are then found from the lowest id up). `history_seal()` (called by
+# `sealed_atomic` services before they commit) hands them to the sealer named by
+# `settings.HISTORY_SEALER`: the lower layers need not know the ledger.
 _UNSEALED = "_history_unsealed"
+_SINGLE = "_history_single"  # ids of the rows written one by one, per table
 _BULK = "_history_bulk"  # a set-based path wrote history since the last seal
+
+
+@dataclass(frozen=True)
+class Unsealed:
+    """The history a connection wrote since its last seal. `lows`: the lowest id per table;
+    `ids`: every id per table, exact unless `bulk` (a set-based path wrote rows: seal from
+    `lows` up)."""
+
+    lows: dict[str, int]
+    ids: dict[str, list[int]]
+    bulk: bool
 
 
 def history_written(history_model, low_id: int, *, using: str | None = None) -> None:
@@ -278,11 +291,10 @@ def history_mark(*models, using: str | None = None) -> None:
         connections[using or router.db_for_write(history)].__dict__[_BULK] = True
 
 
-def history_unsealed(*, using: str = DEFAULT_DB_ALIAS) -> tuple[dict[str, int], bool]:
-    """Take the connection's unsealed lower bounds per history table, and whether a set-based
-    path wrote some of them (the sealer then takes its batched path)."""
+def history_unsealed(*, using: str = DEFAULT_DB_ALIAS) -> Unsealed:
+    """Take (and forget) what the connection wrote since its last seal."""
     state = connections[using].__dict__
-    return state.pop(_UNSEALED, {}), state.pop(_BULK, False)
+    return Unsealed(state.pop(_UNSEALED, {}), state.pop(_SINGLE, {}), state.pop(_BULK, False))
 
 
 def history_seal(*, using: str = DEFAULT_DB_ALIAS) -> None:
@@ -306,3 +318,6 @@ def sealed_atomic(func):
 
 def _note_history(sender, history_instance, using=None, **kwargs):
     history_written(sender, history_instance.pk, using=using)
+    connection = connections[using or router.db_for_write(sender)]
+    single = connection.__dict__.setdefault(_SINGLE, {})
+    single.setdefault(sender._meta.label_lower, []).append(history_instance.pk)

@@ -5,8 +5,8 @@ it just before they commit. It locks the one-row head (`SELECT … FOR UPDATE`),
 take turns for the few milliseconds between their seal and their commit and the chain never
 forks; then it seals every history row its transaction wrote — the rows above the lowest id
 the connection noted per table that no entry seals yet. On PostgreSQL a service's few rows are
-sealed by one statement (`sql.append_rows`: lock, digests, chain and head in one round trip);
-set-based paths and SQLite take the batched Python path.
+sealed by one prepared statement (`sql.append_rows`: lock, digests, chain and head in one round
+trip, given the rows' exact ids); set-based paths and SQLite take the batched Python path.
 """
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
@@ -102,12 +102,14 @@ def _sealable(unsealed: dict[str, int], using: str):
 
 def ledger_append(*, using: str = DEFAULT_DB_ALIAS) -> int:
     """Seal the history rows this transaction wrote; return how many entries were added."""
-    lows, bulk = history_unsealed(using=using)
-    unsealed = {label: low for label, low in lows.items() if label in SEALED}
+    written = history_unsealed(using=using)
+    unsealed = {label: low for label, low in written.lows.items() if label in SEALED}
     if not unsealed:
         return 0
-    if not bulk and connections[using].vendor == "postgresql":
-        added = sql.append_rows(unsealed, using=using)  # one statement: lock, seal, head
+    exact = not written.bulk and all(label in written.ids for label in unsealed)
+    if exact and connections[using].vendor == "postgresql":
+        ids = {label: written.ids[label] for label in unsealed}
+        added = sql.append_rows(ids, using=using)  # one statement: lock, seal, head
         if added is not None:
             return added
         # No head row (a flushed database): create it, then take the batched path.

@@ -15,16 +15,18 @@ mixed-case addresses that no seeded record has) and times, through the real serv
 * `again`: the same file once more: every row unchanged, nothing written;
 * `dry run`: the preview of the same file (after `fresh`: all unchanged).
 
-The fresh load's floor (DESIGN §7, round 2) is the "schema as is" lower bound below: the same
-rows written into the same tables by hand-written set-based SQL; bar ≤ 1.5× it, and ≤ 60 s at 1M
+The fresh load's floor (DESIGN §7, round 2) is the "schema and ledger" lower bound below: the
+same rows written into the same tables by hand-written set-based SQL, with the ledger entries
+that seal the history rows (DESIGN §7 counts them in the floor); bar ≤ 1.5× it, and ≤ 60 s at 1M
 rows. The other rows are shown against `COPY` of the same file into a bare table (nine text
 columns, no index, no constraint), timed before, between and after the loads; the lowest is
 used.
 
 The lower bounds (informational, skipped with `--no-lower-bounds`) time the same rows written
-by hand-written SQL alone, with no validation, in three shapes (LOWER_BOUNDS): two bare tables;
-the real tables with only the keys the design requires; the real tables as they are. They show
-what any loader pays for writing a record and its history row, and what each index costs.
+by hand-written SQL alone, with no validation, in four shapes (LOWER_BOUNDS): two bare tables;
+the real tables with only the keys the design requires; the real tables as they are; and the
+same with the ledger. They show what any loader pays for writing a record and its history row,
+and what each index costs.
 
 Everything the loads write (records, history, the loads themselves, a `Newsletter` topic if the
 profile has none) happens inside one transaction that is rolled back, and a VACUUM of the two
@@ -58,16 +60,25 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
+from django.utils import timezone  # noqa: E402
 
+from consent.ledger.canonical import SEALED, chain  # noqa: E402
+from consent.ledger.sql import copy_entries, digest_sql, keyed_pads  # noqa: E402
 from consent.loads.runner import consent_load_create, consent_load_run  # noqa: E402
-from consent.models import ComplianceProfile, ContactPointConsent, Purpose, Topic  # noqa: E402
+from consent.models import (  # noqa: E402
+    ComplianceProfile,
+    ContactPointConsent,
+    LedgerHead,
+    Purpose,
+    Topic,
+)
 from tests.bench.results import Figure, table, write_json  # noqa: E402
 
 HEADER = "channel,value,purpose,topic,status,source,reason,captured_at,requested_by\n"
 # DESIGN §7, round 2: against hand-written set-based SQL writing the same rows into the same
-# tables (the "schema as is" lower bound); the ratio holds at any scale, 60 s at 1M rows.
-BAR = "≤ 1.5× hand-written SQL writing the same rows (schema as is); ≤ 60 s (1M rows)"
-BAR_FLOOR = "schema as is"
+# tables (the "schema and ledger" lower bound); the ratio holds at any scale, 60 s at 1M rows.
+BAR = "≤ 1.5× hand-written SQL writing the same rows (schema and ledger); ≤ 60 s (1M rows)"
+BAR_FLOOR = "schema and ledger"
 BAR_ROWS = 1_000_000
 BAR_SECONDS = 60.0
 BAR_RATIO = 1.5
@@ -117,15 +128,19 @@ LOWER_BOUNDS = {
     "required keys": "the same into the real tables with only the keys the design requires: "
     "primary keys, one unique key per (channel, value, purpose, topic)",
     "schema as is": "the same into the real tables with all their indexes and foreign keys",
+    "schema and ledger": "the same, and a ledger entry sealing each history row: the digests "
+    "computed by PostgreSQL in one statement, chained in Python (SHA-256 is sequential), "
+    "written with one COPY into the real ledger table, the head moved",
 }
 
 
 def lower_bounds(path: Path, *, user_id: int) -> dict[str, float]:
     """What any loader pays to write the same rows, without any validation: COPY of the file
     into a temp table, then one `WITH w AS (INSERT records … RETURNING *) INSERT history …
-    FROM w` statement, for each entry of LOWER_BOUNDS. The untimed DDL that sets each one up
-    (bare copies of the tables, dropped indexes and foreign keys, the single unique key) and
-    the rows happen in a savepoint that is rolled back."""
+    FROM w` statement, for each entry of LOWER_BOUNDS; the last also seals the history rows
+    (`_seal_new_history`), as DESIGN §7 counts the ledger's entries in the floor. The untimed
+    DDL that sets each one up (bare copies of the tables, dropped indexes and foreign keys, the
+    single unique key) and the rows happen in a savepoint that is rolled back."""
     bounds = {"rows copied": _rows_copied(path, user_id=user_id)}
     for name in LOWER_BOUNDS:
         if name not in bounds:
@@ -199,6 +214,8 @@ def _sql_load(path: Path, *, user_id: int, shape: str, keep: bool = False) -> fl
     profile = ComplianceProfile.objects.default()
     with transaction.atomic(), connection.cursor() as cursor:
         cpc, history = _shape_tables(cursor, shape, cpc, history)
+        cursor.execute(f"SELECT COALESCE(MAX(history_id), 0) FROM {history}")
+        last_history_id = cursor.fetchone()[0]
         cursor.execute("SET LOCAL work_mem = '256MB'")  # as the load sets it: sorts in memory
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # check the foreign keys before rollback
         started = time.perf_counter()
@@ -221,11 +238,46 @@ def _sql_load(path: Path, *, user_id: int, shape: str, keep: bool = False) -> fl
         )
         if cursor.rowcount != _rows_in(path):
             raise RuntimeError(f"{shape}: wrote {cursor.rowcount} history rows")
+        if shape == "schema and ledger":
+            sealed = _seal_new_history(cursor, history, after=last_history_id)
+            if sealed != cursor.rowcount:
+                raise RuntimeError(f"{shape}: sealed {sealed} history rows")
         cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         elapsed = time.perf_counter() - started
         cursor.execute("DROP TABLE bench_raw")
         transaction.set_rollback(not keep)
     return elapsed
+
+
+def _seal_new_history(cursor, history: str, *, after: int) -> int:
+    """The ledger's part of the floor: lock the head, digest the history rows above `after` in
+    one statement (the canonical text `consent.ledger.sql` rebuilds in SQL), chain them in
+    Python and COPY the entries; move the head. Returns the entries written."""
+    sealed = SEALED[ContactPointConsent.history.model._meta.label_lower]
+    qn = connection.ops.quote_name
+    inner, outer = keyed_pads()
+    head = LedgerHead._meta.db_table
+    cursor.execute(f"SELECT sequence, hash FROM {head} WHERE id = 1 FOR UPDATE")
+    sequence, prev_hash = cursor.fetchone()
+    cursor.execute(
+        f"SELECT h.history_id, {digest_sql(sealed, qn)} FROM {history} AS h "
+        "WHERE h.history_id > %(after)s ORDER BY h.history_id",
+        {"label": sealed.label, "inner": inner, "outer": outer, "after": after},
+    )
+    rows = cursor.fetchall()
+    now = timezone.now()
+    links = chain(prev_hash, sequence, (digest for _, digest in rows))
+    entries = [
+        (link[0], sealed.label, history_id, "seal", digest, link[1], link[2], now)
+        for (history_id, digest), link in zip(rows, links, strict=True)
+    ]
+    copy_entries(entries, using=connection.alias)
+    if entries:
+        last = entries[-1]
+        cursor.execute(
+            f"UPDATE {head} SET sequence = %s, hash = %s WHERE id = 1", [last[0], last[6]]
+        )
+    return len(entries)
 
 
 def _rows_in(path: Path) -> int:

@@ -80,6 +80,44 @@ def test_a_service_write_seals_its_history_row_in_the_chain(commercial):
     _assert_sealed_and_valid()
 
 
+@pytest.mark.postgres
+def test_on_postgresql_a_single_write_is_sealed_by_a_prepared_generic_plan(commercial):
+    """The seal statement is planned once per connection (its plan may not depend on the ids),
+    and the transaction's plan_cache_mode is given back as found."""
+    from django.db import connection, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements and plan_cache_mode are PostgreSQL's")
+
+    def write(n):
+        contact_point_consent_set(
+            channel="email",
+            value=f"prepared{n}@example.org",
+            purpose=commercial,
+            status=OPTED_IN,
+            evidence=Evidence(source="api", reason="signed up"),
+        )
+
+    def plans():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT COALESCE(SUM(generic_plans), 0), COALESCE(SUM(custom_plans), 0) "
+                "FROM pg_prepared_statements WHERE statement LIKE '%%WITH RECURSIVE head%%'"
+            )
+            return cursor.fetchone()
+
+    write(0)  # the connection has prepared it (perhaps in an earlier test)
+    generic, custom = plans()
+    with transaction.atomic():  # as an outer transaction around several services
+        for n in range(1, 4):
+            write(n)
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW plan_cache_mode")
+            assert cursor.fetchone()[0] == "auto"
+    assert plans() == (generic + 3, custom)
+    _assert_sealed_and_valid()
+
+
 def test_the_entries_hold_no_address(commercial):
     contact_point_consent_set(
         channel="email",
