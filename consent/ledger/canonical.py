@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 
 from consent.addresses import address_hasher
 from consent.models import ContactPointConsent, DataConsent, Suppression
@@ -36,11 +37,12 @@ class SealedModel:
     fields: tuple[str, ...]
     address: str | None = None
 
-    @property
+    # Cached: simple-history builds a new manager on every `Model.history` access (about 1 ms).
+    @cached_property
     def history(self):
         return self.model.history.model
 
-    @property
+    @cached_property
     def label(self) -> str:
         return self.history._meta.label_lower
 

@@ -216,6 +216,10 @@ def append_rows(ids: dict[str, list[int]], *, using: str) -> int | None:
         return 0 if cursor.fetchone() else None
 
 
+def _in_batch(column: str) -> str:
+    return f"{column} >= %(low)s AND (%(high)s::bigint IS NULL OR {column} < %(high)s)"
+
+
 def unsealed_digests(
     sealed: SealedModel, *, low: int, limit: int, using: str
 ) -> tuple[list[tuple], int | None]:
@@ -223,11 +227,13 @@ def unsealed_digests(
     digested by PostgreSQL (the batched path: loads, sweeps, the demo seed, the backlog), and
     the `low` of the next batch (None after the last).
 
-    Each batch is a range of ids found by the primary key, and "not sealed yet" is a probe of
-    the ledger's unique index per row (a correlated sub-select, never a join): the plan stays
-    the same however stale the statistics are. Inside one bulk transaction — a million-row
+    Each batch is a range of ids found by the primary key. The entries already sealing rows of
+    that range are read first (a range of the ledger's unique index: none, for the rows a bulk
+    write just added) and excluded by value, so the plan stays the same however stale the
+    statistics are and nothing is probed per row. Inside one bulk transaction — a million-row
     seed or load, its history and ledger rows not yet analyzed — a join plan here re-read the
-    whole growing ledger and digested every row to the end of the table, for every batch.
+    whole growing ledger and digested every row to the end of the table, for every batch; a
+    correlated probe per row cost a third of the seal.
     """
     connection = connections[using]
     qn = connection.ops.quote_name
@@ -241,17 +247,21 @@ def unsealed_digests(
         )
         found = cursor.fetchone()
         high = None if found is None else found[0]  # the next batch starts here
+        params = {"label": sealed.label, "low": low, "high": high, "inner": inner, "outer": outer}
+        cursor.execute(
+            f"SELECT history_id FROM {qn(LedgerEntry._meta.db_table)} "
+            f"WHERE model = %(label)s AND kind = 'seal' AND {_in_batch('history_id')}",
+            params,
+        )
+        params["sealed"] = [row[0] for row in cursor.fetchall()]
+        # A constant array: PostgreSQL hashes it for `= ANY` (one look-up per row).
+        unsealed = "AND NOT (h.history_id = ANY(%(sealed)s::bigint[]))" if params["sealed"] else ""
         sql = f"""
             SELECT h.history_id, {digest_sql(sealed, qn)}
             FROM {history} AS h
-            WHERE h.history_id >= %(low)s
-              AND (%(high)s::bigint IS NULL OR h.history_id < %(high)s::bigint)
-              AND (SELECT 1 FROM {qn(LedgerEntry._meta.db_table)} AS e
-                   WHERE e.model = %(label)s AND e.history_id = h.history_id
-                     AND e.kind = 'seal' LIMIT 1) IS NULL
+            WHERE {_in_batch("h.history_id")} {unsealed}
             ORDER BY h.history_id
         """
-        params = {"label": sealed.label, "low": low, "high": high, "inner": inner, "outer": outer}
         cursor.execute(sql, params)
         return cursor.fetchall(), high
 

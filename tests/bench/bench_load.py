@@ -236,12 +236,13 @@ def _sql_load(path: Path, *, user_id: int, shape: str, keep: bool = False) -> fl
             f"SELECT {', '.join(special.get(c, c) for c in history_columns)} FROM w",
             [profile.pk],
         )
-        if cursor.rowcount != _rows_in(path):
-            raise RuntimeError(f"{shape}: wrote {cursor.rowcount} history rows")
+        written = cursor.rowcount
+        if written != _rows_in(path):
+            raise RuntimeError(f"{shape}: wrote {written} history rows")
         if shape == "schema and ledger":
             sealed = _seal_new_history(cursor, history, after=last_history_id)
-            if sealed != cursor.rowcount:
-                raise RuntimeError(f"{shape}: sealed {sealed} history rows")
+            if sealed != written:
+                raise RuntimeError(f"{shape}: sealed {sealed} of {written} history rows")
         cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         elapsed = time.perf_counter() - started
         cursor.execute("DROP TABLE bench_raw")

@@ -29,7 +29,7 @@ from consent.services.subjects import lead_qualify, subject_update
 from subjects.models import Contact, Lead
 from subjects.services import SYSTEM, contact_deactivate
 from tests import factories
-from tests.consent.ledger.helpers import entry_for, unsealed_rows
+from tests.consent.ledger.helpers import entry_for, raw, table, unsealed_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -193,6 +193,47 @@ def test_a_bulk_seal_crosses_its_batches_without_losing_or_repeating_a_row(comme
     sealed = LedgerEntry.objects.filter(model="consent.historicalcontactpointconsent")
     ids = list(sealed.values_list("history_id", flat=True))
     assert len(ids) == len(set(ids)) == ContactPointConsent.history.count()
+    _assert_sealed_and_valid()
+
+
+def test_a_batched_seal_skips_the_sealed_rows_inside_its_batches(commercial, monkeypatch):
+    """Unsealed history rows between sealed ones (history written out of band, then sealed by
+    the backlog command) in batches of 2: only they get entries, each once."""
+    monkeypatch.setattr(chain_module, "BATCH_SIZE", 2)
+
+    def write(n):
+        record, _, _ = contact_point_consent_set(
+            channel="email",
+            value=f"gap{n}@example.org",
+            purpose=commercial,
+            status=OPTED_IN,
+            evidence=Evidence(source="internal"),
+        )
+        return record
+
+    history_model = ContactPointConsent.history.model
+    meta = {"history_date": "updated_at", "history_type": "'~'"}
+    meta |= {
+        "history_change_reason": "'out of band'",
+        "history_source": "''",
+        "history_user_id": "NULL",
+    }
+    columns = [f.column for f in history_model._meta.concrete_fields if f.column != "history_id"]
+    copy_row = (
+        f"INSERT INTO {table(history_model)} ({', '.join(columns)}) "
+        f"SELECT {', '.join(meta.get(column, column) for column in columns)} "
+        f"FROM {table(ContactPointConsent)} WHERE id = %s"
+    )
+    for n in range(6):
+        record = write(n)
+        if n in (1, 3):
+            raw(copy_row, [record.pk])  # between sealed rows
+    assert unsealed_rows() == 2
+    entries = _entries()
+
+    assert chain_module.ledger_seal_backlog() == 2
+
+    assert _entries() == entries + 2
     _assert_sealed_and_valid()
 
 
