@@ -5,15 +5,19 @@
 * as_of: p50 of single checks replayed from the history (bar: ≤ 25 ms with ≥ 6M history rows;
   the history row count is reported, from the planner's statistics), the floor again the plain
   check (informational ratio). Query counts: one check and 1,000 checks at once must issue the
-  same number of statements.
+  same number of statements. The 1M seed holds about 4.1M history rows: at 1M contacts the
+  figure first adds older versions of the contact-point records (copies of their history rows
+  dated 400 days earlier) up to 6M, in a transaction rolled back afterwards, the table then
+  vacuumed and reindexed (untimed). Below 1M contacts the row is informational.
 """
 
 import random
 import statistics
 import time
+from contextlib import contextmanager
 from datetime import timedelta
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from consent.decision.bulk import decide_many
@@ -25,6 +29,7 @@ from tests.bench.results import Figure
 
 SAMPLE = 300
 EXPLAIN_BAR, AS_OF_BAR_MS, AS_OF_MIN_HISTORY = 1.3, 25.0, 6_000_000
+BAR_CONTACTS = 1_000_000  # the as_of bar's scale
 
 
 def _history_rows() -> int:
@@ -39,6 +44,45 @@ def _history_rows() -> int:
             [tables],
         )
         return cursor.fetchone()[0]
+
+
+@contextmanager
+def _history_of_at_least(rows: int):
+    """Older versions of contact-point records until the history tables hold `rows` (copies of
+    the first history rows, dated 400 days earlier), rolled back on exit, the table then
+    vacuumed and reindexed (an index keeps the pages of rolled-back entries). Yields the rows
+    added."""
+    missing = rows - _history_rows()
+    if missing <= 0:
+        yield 0
+        return
+    history = ContactPointConsent.history.model
+    table = connection.ops.quote_name(history._meta.db_table)
+    columns = [f.column for f in history._meta.concrete_fields if f.column != "history_id"]
+    older = {"history_date": "history_date - INTERVAL '400 days'", "history_type": "'~'"}
+    copy = (
+        f"INSERT INTO {table} ({', '.join(columns)}) "
+        f"SELECT {', '.join(older.get(c, c) for c in columns)} FROM {table} "
+        "ORDER BY history_id LIMIT %s"
+    )
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        added = 0
+        while added < missing:
+            cursor.execute(copy, [missing - added])
+            if not cursor.rowcount:
+                break  # no history to copy
+            added += cursor.rowcount
+        cursor.execute(f"ANALYZE {table}")
+        seconds = time.perf_counter() - started
+        print(f"  as_of: {added:,} older history rows added in {seconds:.0f} s (not timed)")
+        yield added
+        transaction.set_rollback(True)
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM (ANALYZE) {table}")
+        cursor.execute(f"REINDEX TABLE {table}")
+    print(f"  as_of: VACUUM and REINDEX in {time.perf_counter() - started:.0f} s (not timed)")
 
 
 def _checks(purpose_pk: int) -> list[dict]:
@@ -70,7 +114,7 @@ def _queries(**options) -> int:
     return len(ctx)
 
 
-def figures(*, runs: int) -> list[Figure]:
+def figures(*, runs: int, contacts: int = 0) -> list[Figure]:
     purpose = ComplianceProfile.objects.default().purposes.get(kind="commercial")
     checks = _checks(purpose.pk)
     if not checks:
@@ -78,13 +122,17 @@ def figures(*, runs: int) -> list[Figure]:
     as_of = timezone.now() - timedelta(days=30)
     plain = min(_p50_ms(checks) for _ in range(max(1, runs // 2)))
     explained = min(_p50_ms(checks, explain=True) for _ in range(max(1, runs // 2)))
-    replayed = min(_p50_ms(checks, as_of=as_of, explain=True) for _ in range(max(1, runs // 2)))
     one, many = checks[0], (checks * 4)[:1000]
     q_plain = _queries(fn=decide, **one)
     q_explain = _queries(fn=decide, **one, explain=True)
-    q_as_of = _queries(fn=decide, **one, as_of=as_of, explain=True)
-    q_as_of_many = _queries(fn=decide_many, checks=many, as_of=as_of, explain=True)
-    history = _history_rows()
+    at_scale = contacts >= BAR_CONTACTS
+    # 2 % above the bar: the count is the planner's estimate after ANALYZE.
+    with _history_of_at_least(int(AS_OF_MIN_HISTORY * 1.02) if at_scale else 0) as added:
+        replayed = min(_p50_ms(checks, as_of=as_of, explain=True) for _ in range(max(1, runs // 2)))
+        q_as_of = _queries(fn=decide, **one, as_of=as_of, explain=True)
+        q_as_of_many = _queries(fn=decide_many, checks=many, as_of=as_of, explain=True)
+        history = _history_rows()
+    added_note = f" ({added:,} of them older versions added for the figure)" if added else ""
     return [
         Figure(
             "single check with explain (p50, in-process)",
@@ -102,7 +150,7 @@ def figures(*, runs: int) -> list[Figure]:
             (replayed <= AS_OF_BAR_MS and q_as_of == q_as_of_many)
             if history >= AS_OF_MIN_HISTORY
             else None,
-            note=f"{history:,} history rows; queries: 1 check {q_as_of}, "
+            note=f"{history:,} history rows{added_note}; queries: 1 check {q_as_of}, "
             f"1,000 checks {q_as_of_many}"
             + ("" if history >= AS_OF_MIN_HISTORY else "; below the bar's scale: info"),
         ),

@@ -122,7 +122,7 @@ def measure(args: argparse.Namespace) -> list[Figure]:
     def explain_asof():
         from tests.bench import figure_explain_asof
 
-        return figure_explain_asof.figures(runs=runs)
+        return figure_explain_asof.figures(runs=runs, contacts=args.contacts)
 
     def expiry():
         from tests.bench import figure_expiry
