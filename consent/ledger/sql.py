@@ -6,6 +6,7 @@ paths on every tampering and requires the same answer.
 """
 
 import hashlib
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import connections
@@ -278,7 +279,7 @@ COPY_COLUMNS = (
 )
 
 
-def copy_entries(rows: list[tuple], *, using: str) -> None:
+def copy_entries(rows: Iterable[tuple], *, using: str) -> None:
     """Write entries (COPY_COLUMNS order) with COPY: a bulk seal writes millions."""
     connection = connections[using]
     qn = connection.ops.quote_name

@@ -62,7 +62,7 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from consent.ledger.canonical import SEALED, chain  # noqa: E402
+from consent.ledger.canonical import SEALED, entry_hash  # noqa: E402
 from consent.ledger.sql import copy_entries, digest_sql, keyed_pads  # noqa: E402
 from consent.loads.runner import consent_load_create, consent_load_run  # noqa: E402
 from consent.models import (  # noqa: E402
@@ -253,9 +253,10 @@ def _sql_load(path: Path, *, user_id: int, shape: str, keep: bool = False) -> fl
 def _seal_new_history(cursor, history: str, *, after: int) -> int:
     """The ledger's part of the floor: lock the head, digest the history rows above `after` in
     one statement (the canonical text `consent.ledger.sql` rebuilds in SQL), chain them in
-    Python and COPY the entries; move the head. Returns the entries written."""
+    Python into one COPY of the entries (streamed: the script's peak memory stays the
+    load's); move the head. Returns the entries written."""
     sealed = SEALED[ContactPointConsent.history.model._meta.label_lower]
-    qn = connection.ops.quote_name
+    label, qn = sealed.label, connection.ops.quote_name
     inner, outer = keyed_pads()
     head = LedgerHead._meta.db_table
     cursor.execute(f"SELECT sequence, hash FROM {head} WHERE id = 1 FOR UPDATE")
@@ -263,22 +264,24 @@ def _seal_new_history(cursor, history: str, *, after: int) -> int:
     cursor.execute(
         f"SELECT h.history_id, {digest_sql(sealed, qn)} FROM {history} AS h "
         "WHERE h.history_id > %(after)s ORDER BY h.history_id",
-        {"label": sealed.label, "inner": inner, "outer": outer, "after": after},
+        {"label": label, "inner": inner, "outer": outer, "after": after},
     )
-    rows = cursor.fetchall()
-    now = timezone.now()
-    links = chain(prev_hash, sequence, (digest for _, digest in rows))
-    entries = [
-        (link[0], sealed.label, history_id, "seal", digest, link[1], link[2], now)
-        for (history_id, digest), link in zip(rows, links, strict=True)
-    ]
-    copy_entries(entries, using=connection.alias)
-    if entries:
-        last = entries[-1]
-        cursor.execute(
-            f"UPDATE {head} SET sequence = %s, hash = %s WHERE id = 1", [last[0], last[6]]
-        )
-    return len(entries)
+    now, first = timezone.now(), sequence
+
+    def entries():
+        nonlocal sequence, prev_hash
+        while rows := cursor.fetchmany(50_000):
+            for history_id, digest in rows:
+                sequence += 1
+                current = entry_hash(prev_hash, sequence, digest)
+                yield sequence, label, history_id, "seal", digest, prev_hash, current, now
+                prev_hash = current
+
+    copy_entries(entries(), using=connection.alias)
+    cursor.execute(
+        f"UPDATE {head} SET sequence = %s, hash = %s WHERE id = 1", [sequence, prev_hash]
+    )
+    return sequence - first
 
 
 def _rows_in(path: Path) -> int:
