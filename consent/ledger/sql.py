@@ -228,17 +228,20 @@ def unsealed_digests(
     digested by PostgreSQL (the batched path: loads, sweeps, the demo seed, the backlog), and
     the `low` of the next batch (None after the last).
 
-    Each batch is a range of ids found by the primary key. The entries already sealing rows of
-    that range are read first (a range of the ledger's unique index: none, for the rows a bulk
-    write just added) and excluded by value, so the plan stays the same however stale the
-    statistics are and nothing is probed per row. Inside one bulk transaction — a million-row
-    seed or load, its history and ledger rows not yet analyzed — a join plan here re-read the
-    whole growing ledger and digested every row to the end of the table, for every batch; a
-    correlated probe per row cost a third of the seal.
+    Each batch is a range of ids found by the primary key, and the plan stays the same however
+    stale the statistics are. Inside one bulk transaction — a million-row seed or load, its
+    history and ledger rows not yet analyzed — a join plan here re-read the whole growing
+    ledger and digested every row to the end of the table, for every batch. So the entries
+    already sealing rows of the range are looked up first (a range of the ledger's unique index):
+    none, for the rows a bulk write just added, and every row of the range is digested without
+    further test; otherwise "not sealed yet" is a correlated probe of that index per row (a
+    probe per row cost a third of the seal of a million-row load; excluding the sealed ids by
+    value instead made a backlog among 6M sealed rows 2.4 times slower: 140 s against 58 s).
     """
     connection = connections[using]
     qn = connection.ops.quote_name
     history = qn(sealed.history._meta.db_table)
+    entries = qn(LedgerEntry._meta.db_table)
     inner, outer = keyed_pads()
     with connection.cursor() as cursor:
         cursor.execute(
@@ -250,13 +253,15 @@ def unsealed_digests(
         high = None if found is None else found[0]  # the next batch starts here
         params = {"label": sealed.label, "low": low, "high": high, "inner": inner, "outer": outer}
         cursor.execute(
-            f"SELECT history_id FROM {qn(LedgerEntry._meta.db_table)} "
-            f"WHERE model = %(label)s AND kind = 'seal' AND {_in_batch('history_id')}",
+            f"SELECT EXISTS (SELECT 1 FROM {entries} WHERE model = %(label)s AND kind = 'seal' "
+            f"AND {_in_batch('history_id')})",
             params,
         )
-        params["sealed"] = [row[0] for row in cursor.fetchall()]
-        # A constant array: PostgreSQL hashes it for `= ANY` (one look-up per row).
-        unsealed = "AND NOT (h.history_id = ANY(%(sealed)s::bigint[]))" if params["sealed"] else ""
+        unsealed = ""
+        if cursor.fetchone()[0]:
+            unsealed = f"""AND (SELECT 1 FROM {entries} AS e
+                   WHERE e.model = %(label)s AND e.history_id = h.history_id
+                     AND e.kind = 'seal' LIMIT 1) IS NULL"""
         sql = f"""
             SELECT h.history_id, {digest_sql(sealed, qn)}
             FROM {history} AS h
