@@ -49,14 +49,22 @@ def store_file(load: ConsentLoad, file) -> None:
 
 
 def _insert_chunk(load: ConsentLoad, number: int, data: bytes) -> None:
-    """Through the driver's cursor: Django's debug cursor (DEBUG=true) would keep the text of
-    the query, a megabyte of escaped bytes per chunk, in `connection.queries`."""
+    """Through the driver: Django's debug cursor (DEBUG=true) would keep the text of the query,
+    a megabyte of escaped bytes per chunk, in `connection.queries`. On PostgreSQL with a
+    server-side binding cursor, so the chunk goes as a binary parameter: Django's client-side
+    binding cursor spelled it out as 2 MB of hex in the query text, and kept the last texts
+    alive until the next garbage collection (50 MB held while a 25 MB file was stored)."""
     table = ConsentLoadChunk._meta.db_table
+    sql = f"INSERT INTO {table} (load_id, number, data) VALUES (%s, %s, %s)"
+    if connection.vendor == "postgresql":
+        import psycopg  # PostgreSQL only
+
+        connection.ensure_connection()
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(sql, [load.pk, number, data], binary=True)
+        return
     with connection.cursor() as cursor:
-        cursor.cursor.execute(
-            f"INSERT INTO {table} (load_id, number, data) VALUES (%s, %s, %s)",
-            [load.pk, number, data],
-        )
+        cursor.cursor.execute(sql, [load.pk, number, data])
 
 
 def _file_chunks(file) -> Iterator[bytes]:

@@ -123,3 +123,23 @@ def test_a_file_of_several_chunks_reads_back_byte_for_byte():
             [load.pk],
         )
         assert size < len(data) / 4
+
+
+def test_storing_a_file_holds_about_one_chunk_in_memory_whatever_its_size():
+    """An upload streams into the database chunk by chunk: the memory it takes must not grow
+    with the file. (Spelled out as hex in client-side query texts, and those texts kept until
+    the next garbage collection, 12 chunks held about 20 MB.)"""
+    import io
+    import tracemalloc
+
+    row = b"email,someone@example.com,Commercial,opted_in\n"
+    data = b"channel,value,purpose,status\n" + row * (12 * CHUNK_SIZE // len(row))
+    file = io.BytesIO(data)
+    tracemalloc.start()
+    try:
+        load = consent_load_create(file=file, file_name="big.csv", dispatch=False)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert load.chunks.count() == 13  # 12 MiB and the header
+    assert peak < 6 * CHUNK_SIZE, f"{peak / 2**20:.1f} MiB traced while storing 12 MiB"
