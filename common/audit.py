@@ -261,6 +261,9 @@ def history_insert_sql(
 # `settings.HISTORY_SEALER`: the lower layers need not know the ledger.
 _UNSEALED = "_history_unsealed"
 _SINGLE = "_history_single"  # ids of the rows written one by one, per table
+# A connection that writes only history the ledger does not seal never hands its ids over:
+# past this many per table they are dropped (None), and the sealer seals from the lowest id up.
+SINGLE_IDS_MAX = 1000
 _BULK = "_history_bulk"  # a set-based path wrote history since the last seal
 
 
@@ -271,7 +274,7 @@ class Unsealed:
     `lows` up)."""
 
     lows: dict[str, int]
-    ids: dict[str, list[int]]
+    ids: dict[str, list[int] | None]  # None: more than SINGLE_IDS_MAX, not kept
     bulk: bool
 
 
@@ -320,4 +323,10 @@ def _note_history(sender, history_instance, using=None, **kwargs):
     history_written(sender, history_instance.pk, using=using)
     connection = connections[using or router.db_for_write(sender)]
     single = connection.__dict__.setdefault(_SINGLE, {})
-    single.setdefault(sender._meta.label_lower, []).append(history_instance.pk)
+    label = sender._meta.label_lower
+    ids = single.setdefault(label, [])
+    if ids is not None:
+        if len(ids) < SINGLE_IDS_MAX:
+            ids.append(history_instance.pk)
+        else:
+            single[label] = None

@@ -106,7 +106,7 @@ def ledger_append(*, using: str = DEFAULT_DB_ALIAS) -> int:
     unsealed = {label: low for label, low in written.lows.items() if label in SEALED}
     if not unsealed:
         return 0
-    exact = not written.bulk and all(label in written.ids for label in unsealed)
+    exact = not written.bulk and all(written.ids.get(label) for label in unsealed)
     if exact and connections[using].vendor == "postgresql":
         ids = {label: written.ids[label] for label in unsealed}
         added = sql.append_rows(ids, using=using)  # one statement: lock, seal, head

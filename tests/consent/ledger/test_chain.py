@@ -118,6 +118,68 @@ def test_on_postgresql_a_single_write_is_sealed_by_a_prepared_generic_plan(comme
     _assert_sealed_and_valid()
 
 
+def test_a_transaction_writing_more_rows_than_it_names_is_sealed_from_the_lowest_id(
+    commercial, monkeypatch
+):
+    """Past SINGLE_IDS_MAX rows one by one, a connection stops keeping their ids (one that
+    only writes unsealed history would keep them for ever); the seal then takes every row
+    from the lowest id up, and none is missed."""
+    from common import audit
+
+    monkeypatch.setattr(audit, "SINGLE_IDS_MAX", 2)
+
+    @audit.sealed_atomic
+    def edit_five():
+        for n in range(5):
+            ContactPointConsent.objects.create(
+                channel="email",
+                value=f"cap{n}@example.org",
+                purpose=commercial,
+                status=OPTED_IN,
+                source="internal",
+                captured_at=timezone.now(),
+            )
+
+    entries = _entries()
+    edit_five()
+
+    assert _entries() == entries + 5
+    _assert_sealed_and_valid()
+
+
+def test_a_connection_names_at_most_single_ids_max_rows_per_table(commercial, monkeypatch):
+    from django.db import transaction
+
+    from common import audit
+
+    monkeypatch.setattr(audit, "SINGLE_IDS_MAX", 2)
+    history = ContactPointConsent.history.model
+    label = history._meta.label_lower
+
+    def write(count):
+        for n in range(count):
+            ContactPointConsent.objects.create(
+                channel="email",
+                value=f"named{count}-{n}@example.org",
+                purpose=commercial,
+                status=OPTED_IN,
+                source="internal",
+                captured_at=timezone.now(),
+            )
+
+    audit.history_unsealed()  # start from nothing noted
+    with transaction.atomic():
+        write(2)
+        two = audit.history_unsealed()  # takes and forgets
+        write(3)
+        three = audit.history_unsealed()
+        first_of_three = history.objects.order_by("history_id")[2].history_id
+        transaction.set_rollback(True)
+    assert len(two.ids[label]) == 2 and not two.bulk
+    assert three.ids[label] is None  # past the limit: no longer named
+    assert three.lows[label] == first_of_three  # sealed from there up
+
+
 def test_the_entries_hold_no_address(commercial):
     contact_point_consent_set(
         channel="email",
