@@ -270,8 +270,9 @@ _BULK = "_history_bulk"  # a set-based path wrote history since the last seal
 @dataclass(frozen=True)
 class Unsealed:
     """The history a connection wrote since its last seal. `lows`: the lowest id per table;
-    `ids`: every id per table, exact unless `bulk` (a set-based path wrote rows: seal from
-    `lows` up)."""
+    `ids`: the ids of the rows written one by one, per table. The sealer names the rows by
+    their ids unless `bulk` (a set-based path wrote rows) or a table's ids were dropped; then
+    it seals from `lows` up."""
 
     lows: dict[str, int]
     ids: dict[str, list[int] | None]  # None: more than SINGLE_IDS_MAX, not kept

@@ -49,7 +49,7 @@ sys.path[0] = str(Path(__file__).resolve().parents[2])  # the repository root
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("DEBUG", "true")  # the development secrets when run on its own
 
-from tests.bench.database import require_postgres_url  # noqa: E402
+from tests.bench.database import require_postgres_url, vacuum_and_reindex  # noqa: E402
 
 require_postgres_url()
 
@@ -353,22 +353,12 @@ def timed_load(path: Path, *, user, dry_run: bool = False):
 
 
 def vacuum() -> None:
-    """The rolled-back loads left millions of dead rows at the end of both tables and as many
-    dead entries in their indexes. VACUUM gives the tables' space back (it truncates the empty
-    tail), but an index keeps the pages its dead entries filled: after a few runs the records'
-    indexes were three times their size, and the audience figure, which reads them, 15 % slower.
-    REINDEX rebuilds them: the next run starts from the data set as seeded."""
+    """The rolled-back loads left millions of dead rows in both tables and their indexes."""
     tables = [
         ContactPointConsent._meta.db_table,
         ContactPointConsent.history.model._meta.db_table,
     ]
-    started = time.perf_counter()
-    with connection.cursor() as cursor:
-        cursor.execute(f"VACUUM (ANALYZE) {', '.join(tables)}")
-        for table in tables:
-            cursor.execute(f"REINDEX TABLE {table}")
-    elapsed = time.perf_counter() - started
-    print(f"VACUUM and REINDEX of the two tables: {elapsed:.1f} s (not timed)")
+    print(f"VACUUM and REINDEX of the two tables: {vacuum_and_reindex(tables):.1f} s (not timed)")
 
 
 def rows_wanted(argument: int | None) -> int:

@@ -107,6 +107,24 @@ def vacuum_analyze() -> None:
         cursor.execute("VACUUM (ANALYZE)")
 
 
+def vacuum_and_reindex(tables: list[str]) -> float:
+    """After rolled-back bulk writes: VACUUM gives the tables' space back (it truncates the
+    empty tail), but an index keeps the pages its dead entries filled — after a few runs the
+    records' indexes were three times their size and the audience figure, which reads them,
+    15 % slower. REINDEX rebuilds them: the next figure starts from the data set as seeded.
+    Returns the seconds it took (not part of any figure)."""
+    import time
+
+    from django.db import connection
+
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM (ANALYZE) {', '.join(tables)}")
+        for table in tables:
+            cursor.execute(f"REINDEX TABLE {table}")
+    return time.perf_counter() - started
+
+
 def prepare(url: str, *, contacts: int, seed: int, reseed: bool, log=print) -> dict:
     """Migrate, then seed unless the marker says this exact data set is already there.
 

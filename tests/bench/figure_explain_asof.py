@@ -24,6 +24,7 @@ from consent.decision.bulk import decide_many
 from consent.decision.single import decide
 from consent.models import ComplianceProfile, ContactPointConsent, Suppression
 from subjects.models import Contact, Lead
+from tests.bench.database import vacuum_and_reindex
 from tests.bench.queries import captured_queries
 from tests.bench.results import Figure
 
@@ -50,8 +51,7 @@ def _history_rows() -> int:
 def _history_of_at_least(rows: int):
     """Older versions of contact-point records until the history tables hold `rows` (copies of
     the first history rows, dated 400 days earlier), rolled back on exit, the table then
-    vacuumed and reindexed (an index keeps the pages of rolled-back entries). Yields the rows
-    added."""
+    vacuumed and reindexed. Yields the rows added."""
     missing = rows - _history_rows()
     if missing <= 0:
         yield 0
@@ -78,11 +78,8 @@ def _history_of_at_least(rows: int):
         print(f"  as_of: {added:,} older history rows added in {seconds:.0f} s (not timed)")
         yield added
         transaction.set_rollback(True)
-    started = time.perf_counter()
-    with connection.cursor() as cursor:
-        cursor.execute(f"VACUUM (ANALYZE) {table}")
-        cursor.execute(f"REINDEX TABLE {table}")
-    print(f"  as_of: VACUUM and REINDEX in {time.perf_counter() - started:.0f} s (not timed)")
+    seconds = vacuum_and_reindex([table])
+    print(f"  as_of: VACUUM and REINDEX in {seconds:.0f} s (not timed)")
 
 
 def _checks(purpose_pk: int) -> list[dict]:

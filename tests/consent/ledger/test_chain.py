@@ -4,8 +4,10 @@ rows it writes in its own transaction, one entry per row, and the chain stays va
 from datetime import date, timedelta
 
 import pytest
+from django.db import connection, transaction
 from django.utils import timezone
 
+from common import audit
 from common.audit import Evidence
 from consent.ledger import chain as chain_module
 from consent.ledger.canonical import entry_hash
@@ -59,6 +61,19 @@ def _assert_sealed_and_valid():
     }
 
 
+def _records_saved_one_by_one(purpose, prefix: str, count: int) -> None:
+    """Records saved through the ORM, each with its own history row (no service, no seal)."""
+    for n in range(count):
+        ContactPointConsent.objects.create(
+            channel="email",
+            value=f"{prefix}{n}@example.org",
+            purpose=purpose,
+            status=OPTED_IN,
+            source="internal",
+            captured_at=timezone.now(),
+        )
+
+
 def test_a_service_write_seals_its_history_row_in_the_chain(commercial):
     before = _entries()
     record, _, _ = contact_point_consent_set(
@@ -84,8 +99,6 @@ def test_a_service_write_seals_its_history_row_in_the_chain(commercial):
 def test_on_postgresql_a_single_write_is_sealed_by_a_prepared_generic_plan(commercial):
     """The seal statement is planned once per connection (its plan may not depend on the ids),
     and the transaction's plan_cache_mode is given back as found."""
-    from django.db import connection, transaction
-
     if connection.vendor != "postgresql":
         pytest.skip("prepared statements and plan_cache_mode are PostgreSQL's")
 
@@ -124,54 +137,25 @@ def test_a_transaction_writing_more_rows_than_it_names_is_sealed_from_the_lowest
     """Past SINGLE_IDS_MAX rows one by one, a connection stops keeping their ids (one that
     only writes unsealed history would keep them for ever); the seal then takes every row
     from the lowest id up, and none is missed."""
-    from common import audit
-
     monkeypatch.setattr(audit, "SINGLE_IDS_MAX", 2)
 
-    @audit.sealed_atomic
-    def edit_five():
-        for n in range(5):
-            ContactPointConsent.objects.create(
-                channel="email",
-                value=f"cap{n}@example.org",
-                purpose=commercial,
-                status=OPTED_IN,
-                source="internal",
-                captured_at=timezone.now(),
-            )
-
     entries = _entries()
-    edit_five()
+    audit.sealed_atomic(_records_saved_one_by_one)(commercial, "cap", 5)
 
     assert _entries() == entries + 5
     _assert_sealed_and_valid()
 
 
 def test_a_connection_names_at_most_single_ids_max_rows_per_table(commercial, monkeypatch):
-    from django.db import transaction
-
-    from common import audit
-
     monkeypatch.setattr(audit, "SINGLE_IDS_MAX", 2)
     history = ContactPointConsent.history.model
     label = history._meta.label_lower
 
-    def write(count):
-        for n in range(count):
-            ContactPointConsent.objects.create(
-                channel="email",
-                value=f"named{count}-{n}@example.org",
-                purpose=commercial,
-                status=OPTED_IN,
-                source="internal",
-                captured_at=timezone.now(),
-            )
-
     audit.history_unsealed()  # start from nothing noted
     with transaction.atomic():
-        write(2)
+        _records_saved_one_by_one(commercial, "two", 2)
         two = audit.history_unsealed()  # takes and forgets
-        write(3)
+        _records_saved_one_by_one(commercial, "three", 3)
         three = audit.history_unsealed()
         first_of_three = history.objects.order_by("history_id")[2].history_id
         transaction.set_rollback(True)
