@@ -1,6 +1,9 @@
 """consent/loads/storage.py: how a load file is stored and decoded (UTF-8 with or without BOM,
 CRLF), and the files refused as a whole with one clear message."""
 
+import io
+import tracemalloc
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
@@ -129,9 +132,6 @@ def test_storing_a_file_holds_about_one_chunk_in_memory_whatever_its_size():
     """An upload streams into the database chunk by chunk: the memory it takes must not grow
     with the file. (Spelled out as hex in client-side query texts, and those texts kept until
     the next garbage collection, 12 chunks held about 20 MB.)"""
-    import io
-    import tracemalloc
-
     row = b"email,someone@example.com,Commercial,opted_in\n"
     data = b"channel,value,purpose,status\n" + row * (12 * CHUNK_SIZE // len(row))
     file = io.BytesIO(data)
