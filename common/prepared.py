@@ -54,6 +54,16 @@ class PreparedQuery:
         self._local = threading.local()
 
     def rows(self, *args) -> list[tuple]:
+        statement = self.statement(*args)
+        if statement is None:
+            return list(self.build(*args))
+        with prepared_cursor(connections[self.using]) as cursor:
+            cursor.execute(statement.sql, statement.params)
+            return statement.rows(cursor.fetchall())
+
+    def statement(self, *args) -> "BoundStatement | None":
+        """The SQL and values of `rows(*args)`, to run on a cursor of one's own (in a pipeline
+        with other statements); None when this shape runs through the ORM."""
         compiled_by_shape = self._local.__dict__.setdefault("compiled", {})
         key = _shape(args)
         try:
@@ -61,28 +71,14 @@ class PreparedQuery:
         except KeyError:
             compiled = compiled_by_shape[key] = self._compile(args)
         if compiled is None:
-            return list(self.build(*args))
-        rows = self._run(compiled, args)
-        if getattr(settings, "PREPARED_QUERY_VERIFY", False):
-            expected = list(self.build(*args))
-            if rows != expected:
-                raise PreparedQueryMismatch(
-                    f"{self.build!r}{args!r}: prepared {rows!r} != ORM {expected!r}"
-                )
-        return rows
-
-    def _run(self, compiled: tuple, args: Sequence) -> list[tuple]:
-        connection = connections[self.using]
+            return None
         sql, slots, params, compiler = compiled
         values = _flatten(args)
         bound = [
             param if slot is None else values[slot]
             for slot, param in zip(slots, params, strict=True)
         ]
-        with prepared_cursor(connection) as cursor:
-            cursor.execute(sql, bound)
-            rows = cursor.fetchall()
-        return list(compiler.results_iter(results=[rows], tuple_expected=True))
+        return BoundStatement(self, args, sql, bound, compiler)
 
     def _compile(self, args: Sequence) -> tuple | None:
         first, second = (self._compile_with(args, form=form) for form in (0, 1))
@@ -108,6 +104,27 @@ class PreparedQuery:
         if bound != set(range(len(flat))) or inlined:
             return None  # a marker was transformed, inlined or dropped: no shortcut
         return sql, slots, list(params), compiler
+
+
+class BoundStatement:
+    """A PreparedQuery's statement with its values: `rows(fetched)` converts what a cursor
+    fetched as the ORM would (and, under PREPARED_QUERY_VERIFY, checks it against the ORM)."""
+
+    __slots__ = ("args", "compiler", "params", "query", "sql")
+
+    def __init__(self, query: PreparedQuery, args: tuple, sql: str, params: list, compiler):
+        self.query, self.args, self.sql, self.params = query, args, sql, params
+        self.compiler = compiler
+
+    def rows(self, fetched: list[tuple]) -> list[tuple]:
+        rows = list(self.compiler.results_iter(results=[fetched], tuple_expected=True))
+        if getattr(settings, "PREPARED_QUERY_VERIFY", False):
+            expected = list(self.query.build(*self.args))
+            if rows != expected:
+                raise PreparedQueryMismatch(
+                    f"{self.query.build!r}{self.args!r}: prepared {rows!r} != ORM {expected!r}"
+                )
+        return rows
 
 
 def prepared_cursor(connection):

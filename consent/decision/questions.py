@@ -148,6 +148,13 @@ def cached_catalog(token=_UNREAD) -> Catalog:
     return catalog
 
 
+def peek_cached_catalog() -> tuple[object, Catalog | None]:
+    """The process's catalog and the token it was loaded under, without asking the database:
+    a caller that reads the stamp's token in a statement of its own compares the two (the
+    single check, `consent.decision.single`)."""
+    return _CachedCatalog.state
+
+
 def forget_cached_catalog() -> None:
     """Drop this process's catalog (tests)."""
     _CachedCatalog.state = (object(), None)

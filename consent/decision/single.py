@@ -10,6 +10,7 @@ from datetime import datetime
 from functools import cache
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import CharField, Q, Value
 from django.utils import timezone
@@ -18,7 +19,7 @@ from common.prepared import PreparedQuery, PreparedQueryMismatch, prepared_curso
 from consent.addresses import normalize_address, normalized_address_hash
 from consent.decision import past
 from consent.decision.explain import with_explanation
-from consent.decision.questions import Catalog, cached_catalog, stamp_token
+from consent.decision.questions import Catalog, cached_catalog, peek_cached_catalog, stamp_token
 from consent.decision.rules import (
     ALLOW_FIELDS,
     HOLDER_COLUMNS,
@@ -72,14 +73,9 @@ def decide(
             notices=current_notices([question.purpose, question.tracking], at=as_of),
         )[address]
     else:
-        token, suppressed, subjects = _gates(*address, explain=explain)
-        if settings.CONSENT_CATALOG_CACHE:
-            catalog = cached_catalog(token)
-        else:
-            catalog = Catalog.fetch([purpose], [topic])
-        question = catalog.question(purpose, topic, profile)
-        query = _EXPLAINED_RECORDS if explain else _ADDRESS_RECORDS
-        rows = query.rows(*address, question.purpose_ids, question.topic_ids)
+        (_token, suppressed, subjects), catalog, question, rows = _now(
+            address, purpose, topic, profile, explain=explain
+        )
         notices = catalog.current_notices([question.purpose, question.tracking])
         records = record_facts(rows, timezone.now(), notices).get(address, {})
         if explain:
@@ -92,6 +88,52 @@ def decide(
             )
     decision = answer(facts, question)
     return with_explanation(decision, facts, question) if explain else decision
+
+
+def _now(address: tuple, purpose, topic, profile, *, explain: bool) -> tuple:
+    """(gates, catalog, question, record rows) as the data stands now.
+
+    With the process's catalog current (the usual case) this is one round trip: the records'
+    statement is built from the cached catalog and sent in a pipeline with `_gates`, whose
+    stamp token then proves that catalog current. When the token differs, or the cached
+    catalog does not know the question's ids (perhaps added since), the records are read
+    again under the catalog the token names: never an answer from a stale catalog.
+    """
+    query = _EXPLAINED_RECORDS if explain else _ADDRESS_RECORDS
+    gates = None
+    if settings.CONSENT_CATALOG_CACHE and _pipelines(connection):
+        cached_token, catalog = peek_cached_catalog()
+        statement = None
+        if catalog is not None:
+            try:
+                question = catalog.question(purpose, topic, profile)
+            except ValidationError:
+                pass  # the sure path below gives the error, or the catalog was stale
+            else:
+                statement = query.statement(*address, question.purpose_ids, question.topic_ids)
+        if statement is not None:
+            sql, params = _gates_statement(*address, explain=explain)
+            with prepared_cursor(connection) as first, prepared_cursor(connection) as second:
+                with connection.wrap_database_errors, connection.connection.pipeline():
+                    first.execute(sql, params)
+                    second.execute(statement.sql, statement.params)
+                gates = _gates_read(first.fetchall(), *address, explain=explain)
+                fetched = second.fetchall()
+            if gates[0] == cached_token:
+                return gates, catalog, question, statement.rows(fetched)
+    if gates is None:
+        gates = _gates(*address, explain=explain)
+    if settings.CONSENT_CATALOG_CACHE:
+        catalog = cached_catalog(gates[0])
+    else:
+        catalog = Catalog.fetch([purpose], [topic])
+    question = catalog.question(purpose, topic, profile)
+    return gates, catalog, question, query.rows(*address, question.purpose_ids, question.topic_ids)
+
+
+def _pipelines(connection) -> bool:
+    """Statements can share a round trip: psycopg's pipeline mode, with prepared statements."""
+    return connection.vendor == "postgresql" and getattr(settings, "PREPARED_STATEMENTS", True)
 
 
 _ADDRESS_RECORDS = PreparedQuery(
@@ -174,13 +216,23 @@ def _gates(channel: str, value: str, *, explain: bool = False) -> tuple:
     too and raises PreparedQueryMismatch on any difference, so every decision test checks the
     pair.
     """
+    sql, params = _gates_statement(channel, value, explain=explain)
+    with prepared_cursor(connection) as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return _gates_read(rows, channel, value, explain=explain)
+
+
+def _gates_statement(channel: str, value: str, *, explain: bool) -> tuple[str, list]:
     subject_field = SUBJECT_CHANNEL_FIELD.get(channel)
     params = [channel, normalized_address_hash(value)]
     if subject_field is not None:
         params += ([] if explain else [DataProtectionConsent.RESTRICT]) + [value, value]
-    with prepared_cursor(connection) as cursor:
-        cursor.execute(_gates_sql(subject_field, explain), params)
-        rows = cursor.fetchall()
+    return _gates_sql(subject_field, explain), params
+
+
+def _gates_read(rows: list[tuple], channel: str, value: str, *, explain: bool) -> tuple:
+    """`_gates`' answer from its statement's rows."""
     token, suppressed = rows[0][0], bool(rows[0][1])
     if explain:
         holders = (Holder.from_row(row[2:]) for row in rows if len(row) > 2 and row[3] is not None)

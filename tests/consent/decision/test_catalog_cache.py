@@ -104,3 +104,69 @@ def test_the_cached_catalog_still_refuses_unknown_and_mismatched_ids(w):
     with pytest.raises(ValidationError) as refused:
         decide(channel="email", value="ann@example.org", purpose=w.marketing.pk, profile=other.pk)
     assert "another compliance profile" in str(refused.value)
+
+
+@pytest.fixture
+def pipelined(settings):
+    """Each statement a check runs, with whether it went in a pipeline (PostgreSQL)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("psycopg's pipeline mode: PostgreSQL only")
+    from psycopg import pq
+
+    settings.PREPARED_QUERY_VERIFY = False  # the fast path alone
+    statements = []
+
+    def record(execute, sql, params, many, context):
+        status = connection.connection.pgconn.pipeline_status
+        statements.append((sql, status != pq.PipelineStatus.OFF))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        yield statements
+
+
+def test_on_postgresql_a_check_with_a_current_catalog_is_one_round_trip(w, pipelined):
+    factories.cp_consent(value="ann@example.org", purpose_obj=w.marketing, status="opted_in")
+    check(w)  # loads the catalog
+    pipelined.clear()
+    assert check(w).reason == "opted_in"
+    # The stamp, suppression and subjects, and the records: sent together, in one pipeline.
+    assert [in_pipeline for _sql, in_pipeline in pipelined] == [True, True]
+    assert CatalogStamp._meta.db_table in pipelined[0][0]
+
+
+def test_on_postgresql_a_stale_catalog_in_the_pipeline_is_never_the_answer(w, pipelined):
+    factories.cp_consent(value="ann@example.org", purpose_obj=w.marketing, status="opted_in")
+    check(w)
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:  # another process disables the purpose
+        cursor.execute(
+            f"UPDATE {qn(Purpose._meta.db_table)} SET {qn('consent_model')} = %s "
+            f"WHERE {qn('id')} = %s",
+            [Model.DISABLED, w.marketing.pk],
+        )
+        cursor.execute(
+            f"UPDATE {qn(CatalogStamp._meta.db_table)} SET {qn('token')} = %s",
+            ["00000000-0000-4000-8000-000000000002"],
+        )
+    pipelined.clear()
+    assert check(w).reason == "purpose_disabled"
+    # The pipeline ran with the stale catalog; its token differed, so the catalog was read
+    # again and the records asked under it, outside any pipeline.
+    assert [in_pipeline for _sql, in_pipeline in pipelined][:2] == [True, True]
+    assert not any(in_pipeline for _sql, in_pipeline in pipelined[2:])
+    assert any(Purpose._meta.db_table in sql for sql, _ in pipelined[2:])
+
+
+def test_on_postgresql_an_id_the_cached_catalog_lacks_is_asked_of_the_database(
+    w, pipelined, settings
+):
+    check(w)  # the catalog loaded before the purpose below existed
+    newer = factories.purpose(profile=w.profile, name="Added since")
+    from consent.decision.questions import peek_cached_catalog
+
+    assert newer.pk not in peek_cached_catalog()[1].purposes
+    cached = check(w, newer)  # no "unknown purpose" from the cached catalog
+    settings.CONSENT_CATALOG_CACHE = False
+    assert cached == check(w, newer)
+    assert cached.reason == "no_purpose_opt_in"
