@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from common.api import MAX_ID
+from common.connections import read_checked_on_failure
 from consent.decision.bulk import decide_many
 from consent.decision.past import validate_as_of
 from consent.decision.rules import Decision, Reason
@@ -251,13 +252,14 @@ class ConsentCheckViewSet(viewsets.GenericViewSet):
         options, option_errors = _options(body)
         if "checks" in body:
             checks = self._checks(body, option_errors)
-            decisions = decide_many(checks, **options)
+            decisions = read_checked_on_failure(lambda: decide_many(checks, **options))
             results = [_answer(decision) for decision in decisions]
             return Response(_echo({"results": results}, options))
         errors = {**_shape_errors(body, prefix=""), **option_errors}
         if errors:
             raise exceptions.ValidationError(errors)
-        return Response(_echo(_answer(decide(**body, **options)), options))
+        decision = read_checked_on_failure(lambda: decide(**body, **options))
+        return Response(_echo(_answer(decision), options))
 
     def _checks(self, body: dict, option_errors: dict) -> list[dict]:
         checks = body["checks"]
