@@ -136,6 +136,8 @@ def prepared_cursor(connection):
     keeps Django's cursor."""
     if connection.vendor != "postgresql" or not getattr(settings, "PREPARED_STATEMENTS", True):
         return connection.cursor()
+    # As `connection.cursor()` does: CONN_HEALTH_CHECKS' test of a reused connection first.
+    connection.close_if_health_check_failed()
     connection.ensure_connection()
     with connection.wrap_database_errors:
         raw = _preparing_cursor_class()(connection.connection)

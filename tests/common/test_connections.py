@@ -87,6 +87,18 @@ def test_on_postgresql_a_check_survives_a_connection_dropped_while_idle(
     assert connection.is_usable()
 
 
+def test_on_postgresql_a_prepared_cursor_checks_a_reused_connection_as_django_does(persistent):
+    # prepared_cursor opens its cursor without `connection.cursor()`; it once skipped Django's
+    # health check with it, and a check on a dropped connection answered 500.
+    from common.prepared import prepared_cursor
+
+    a_new_request()
+    drop_the_connection()
+    with prepared_cursor(connection) as cursor:
+        cursor.execute("SELECT 2")
+        assert cursor.fetchall() == [(2,)]
+
+
 def test_on_postgresql_an_error_of_the_read_itself_is_raised_once(persistent):
     calls = []
 
