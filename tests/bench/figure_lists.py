@@ -20,6 +20,8 @@ from django.utils import timezone
 
 from common.admin import dpo_views
 from consent.models import DataConsent
+from consent.reports.dashboard import missing_figures
+from consent.services.dashboard import dashboard_figures_refresh
 from marketing_lists.models import MarketingList
 from subjects.models import Contact, Lead
 from tests.bench.queries import captured_queries
@@ -232,6 +234,11 @@ class PageBench:
     def dashboard_figure(self) -> Figure:
         """The admin index: a bounded count of every view (informational, not a §7 bar)."""
         url = reverse("admin:index")
+        # A deployment has the stored figures from the beat job. A fresh seed has none, and the
+        # first visit's refresh (a background job, run inline here by the eager Celery of the
+        # benchmark settings) would be counted as the page's own queries.
+        if missing_figures():
+            dashboard_figures_refresh()
         with captured_queries() as ctx:
             response = self.client.get(url)
         queries = list(ctx.captured_queries)  # read now: the next request clears the log
