@@ -1,5 +1,6 @@
 import pytest
 from django.contrib.auth.models import Group
+from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from consent.roles import DPO, MARKETING, SERVICE_DESK
@@ -72,6 +73,16 @@ def client_for(db):
         return client
 
     return make
+
+
+@pytest.fixture
+def mailer(make_user):
+    """A sending system's client: a real DRF token (the token-authentication path itself, not
+    `force_authenticate`) of a user who may only check consent."""
+    user = make_user("mailer", perms=["consent.check_consent"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
 
 
 @pytest.fixture

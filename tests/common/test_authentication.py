@@ -31,14 +31,6 @@ def clock(monkeypatch):
 
 
 @pytest.fixture
-def mailer(make_user):
-    user = make_user("mailer", perms=["consent.check_consent"])
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
-
-
-@pytest.fixture
 def check(db):
     purpose = ComplianceProfile.objects.default().purposes.get(kind="commercial")
     return {"channel": "email", "value": "ada@example.org", "purpose": purpose.pk}

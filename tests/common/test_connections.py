@@ -4,8 +4,6 @@
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from common.connections import read_checked_on_failure
 from tests import factories
@@ -43,14 +41,6 @@ def drop_the_connection():
     params.pop("context", None)
     with psycopg.connect(**params, autocommit=True) as other:
         other.execute("SELECT pg_terminate_backend(%s)", [pid])
-
-
-@pytest.fixture
-def mailer(make_user):
-    user = make_user("mailer", perms=["consent.check_consent"])
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
 
 
 @pytest.fixture

@@ -1,6 +1,8 @@
 """The cached catalog (consent.decision.questions.cached_catalog): a check reads the catalog
 stamp instead of the purposes, profiles, topics and notice versions, and is never stale."""
 
+import uuid
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -45,21 +47,26 @@ def test_a_warm_catalog_costs_no_query_of_its_own(w, settings):
     assert len(uncached) == 3  # the same two, and the purposes (no topic is asked)
 
 
-def test_a_change_committed_by_another_process_is_seen_by_the_next_check(w):
-    factories.cp_consent(value="ann@example.org", purpose_obj=w.marketing, status="opted_in")
-    assert check(w).reason == "opted_in"
-    # Another process disables the purpose: its rows and the stamp change, not this process.
+def disabled_by_another_process(purpose):
+    """What another process's change leaves behind: the purpose's row and a new stamp token,
+    written by SQL, so this process's cached catalog knows nothing of it."""
     qn = connection.ops.quote_name
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {qn(Purpose._meta.db_table)} SET {qn('consent_model')} = %s "
             f"WHERE {qn('id')} = %s",
-            [Model.DISABLED, w.marketing.pk],
+            [Model.DISABLED, purpose.pk],
         )
         cursor.execute(
             f"UPDATE {qn(CatalogStamp._meta.db_table)} SET {qn('token')} = %s",
-            ["00000000-0000-4000-8000-000000000001"],
+            [str(uuid.uuid4())],
         )
+
+
+def test_a_change_committed_by_another_process_is_seen_by_the_next_check(w):
+    factories.cp_consent(value="ann@example.org", purpose_obj=w.marketing, status="opted_in")
+    assert check(w).reason == "opted_in"
+    disabled_by_another_process(w.marketing)
     assert check(w).reason == "purpose_disabled"
 
 
@@ -138,17 +145,7 @@ def test_on_postgresql_a_check_with_a_current_catalog_is_one_round_trip(w, pipel
 def test_on_postgresql_a_stale_catalog_in_the_pipeline_is_never_the_answer(w, pipelined):
     factories.cp_consent(value="ann@example.org", purpose_obj=w.marketing, status="opted_in")
     check(w)
-    qn = connection.ops.quote_name
-    with connection.cursor() as cursor:  # another process disables the purpose
-        cursor.execute(
-            f"UPDATE {qn(Purpose._meta.db_table)} SET {qn('consent_model')} = %s "
-            f"WHERE {qn('id')} = %s",
-            [Model.DISABLED, w.marketing.pk],
-        )
-        cursor.execute(
-            f"UPDATE {qn(CatalogStamp._meta.db_table)} SET {qn('token')} = %s",
-            ["00000000-0000-4000-8000-000000000002"],
-        )
+    disabled_by_another_process(w.marketing)
     pipelined.clear()
     assert check(w).reason == "purpose_disabled"
     # The pipeline ran with the stale catalog; its token differed, so the catalog was read
