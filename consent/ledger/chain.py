@@ -18,7 +18,7 @@ from consent.ledger import sql
 from consent.ledger.canonical import SEALED, chain, erase_digest, row_digester
 from consent.models import LedgerEntry, LedgerHead
 
-BATCH_SIZE = 5_000
+BATCH_SIZE = 50_000  # rows digested, chained and copied per batch (~10 MB in memory)
 
 
 def _unsealed_rows(sealed, low: int, using: str):
@@ -58,23 +58,28 @@ def _append(head: LedgerHead, items, *, kind: str, using: str) -> int:
 
 
 def _write(head: LedgerHead, batch: list, *, kind: str, using: str) -> int:
+    """Chain the batch after `head` and write it. On PostgreSQL the links are computed while
+    the COPY streams, so the server stores the first entries while Python hashes the next
+    (SHA-256 is sequential: the chain itself cannot be spread)."""
     links = chain(head.hash, head.sequence, (digest for _, _, digest in batch))
-    rows = [
+    rows = (
         (sequence, label, history_id, kind, digest, prev_hash, current)
         for (label, history_id, digest), (sequence, prev_hash, current) in zip(
             batch, links, strict=True
         )
-    ]
+    )
     if connections[using].vendor == "postgresql":
         now = timezone.now()
-        sql.copy_entries([(*row, now) for row in rows], using=using)
+        written = sql.copy_entries(((*row, now) for row in rows), using=using)
+        last = written[0], written[6]
     else:
         columns = sql.COPY_COLUMNS[:-1]
         entries = [LedgerEntry(**dict(zip(columns, row, strict=True))) for row in rows]
         LedgerEntry.objects.using(using).bulk_create(entries)
-    head.sequence, head.hash = rows[-1][0], rows[-1][-1]
+        last = entries[-1].sequence, entries[-1].hash
+    head.sequence, head.hash = last
     head.save(using=using, update_fields=["sequence", "hash"])
-    return len(rows)
+    return len(batch)
 
 
 def _sql_digests(sealed, low: int | None, using: str):

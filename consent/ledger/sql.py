@@ -283,14 +283,17 @@ COPY_COLUMNS = (
 )
 
 
-def copy_entries(rows: Iterable[tuple], *, using: str) -> None:
-    """Write entries (COPY_COLUMNS order) with COPY: a bulk seal writes millions."""
+def copy_entries(rows: Iterable[tuple], *, using: str) -> tuple:
+    """Write entries (COPY_COLUMNS order) with COPY, streamed as `rows` yields them (a bulk
+    seal writes millions); returns the last row written."""
     connection = connections[using]
     qn = connection.ops.quote_name
     columns = ", ".join(qn(name) for name in COPY_COLUMNS)
+    row = ()
     with (
         connection.cursor() as cursor,
         cursor.cursor.copy(f"COPY {qn(LedgerEntry._meta.db_table)} ({columns}) FROM STDIN") as copy,
     ):
         for row in rows:
             copy.write_row(row)
+    return row
