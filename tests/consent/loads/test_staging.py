@@ -123,3 +123,24 @@ def test_a_suppressed_opt_in_is_skipped_and_reported_even_in_reject_mode(commerc
     assert (result.counts["suppressed"], result.counts["written"]) == (1, 1)
     assert errors(result) == [(2, "value", "suppressed")]
     assert not ContactPointConsent.objects.filter(value="gone@example.org").exists()
+
+
+def test_texts_with_the_copy_formats_special_characters_are_stored_exactly(commercial):
+    """The stage is filled by COPY (PostgreSQL, text format): a backslash, a tab, a line break,
+    a quote, a comma and "\\N" in a text must arrive as written, and loading the file again
+    finds every row unchanged."""
+    reason = 'Call \\N of 3\\4, said "yes",\tthen\nconfirmed by mail'
+    quoted = '"' + reason.replace('"', '""') + '"'
+    text = csv_text(
+        f"email,ada@example.org,Commercial,,opted_in,,{quoted},,\\\\desk\t7",
+        "email,bob@example.org,Commercial,,opted_out,,,,",
+    )
+
+    first = load(text)
+    again = load(text)
+
+    assert first.counts["written"] == 2, first.row_errors
+    stored = record()
+    assert (stored.reason, stored.requested_by) == (reason, "\\\\desk\t7")
+    assert record("bob@example.org").reason == ""
+    assert (again.counts["unchanged"], again.counts["written"]) == (2, 0)
