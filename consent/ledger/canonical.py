@@ -177,10 +177,11 @@ def entry_hash(prev_hash: str, sequence: int, digest: str) -> str:
     return hashlib.sha256(f"{prev_hash}:{sequence}:{digest}".encode()).hexdigest()
 
 
-def chain(prev_hash: str, sequence: int, digests: Iterable[str]):
-    """(sequence, prev_hash, hash) for each digest appended after (sequence, prev_hash)."""
-    for digest in digests:
+def chain(prev_hash: str, sequence: int, items: Iterable[tuple[str, int, str]], kind: str, now):
+    """The entries (COPY_COLUMNS order) of (label, history_id, digest) items appended after
+    (sequence, prev_hash): one tuple per entry, built once (a bulk seal chains millions)."""
+    for label, history_id, digest in items:
         sequence += 1
         current = entry_hash(prev_hash, sequence, digest)
-        yield sequence, prev_hash, current
+        yield sequence, label, history_id, kind, digest, prev_hash, current, now
         prev_hash = current

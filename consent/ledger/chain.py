@@ -61,23 +61,16 @@ def _write(head: LedgerHead, batch: list, *, kind: str, using: str) -> int:
     """Chain the batch after `head` and write it. On PostgreSQL the links are computed while
     the COPY streams, so the server stores the first entries while Python hashes the next
     (SHA-256 is sequential: the chain itself cannot be spread)."""
-    links = chain(head.hash, head.sequence, (digest for _, _, digest in batch))
-    rows = (
-        (sequence, label, history_id, kind, digest, prev_hash, current)
-        for (label, history_id, digest), (sequence, prev_hash, current) in zip(
-            batch, links, strict=True
-        )
-    )
+    entries = chain(head.hash, head.sequence, batch, kind, timezone.now())
     if connections[using].vendor == "postgresql":
-        now = timezone.now()
-        written = sql.copy_entries(((*row, now) for row in rows), using=using)
-        last = written[0], written[6]
+        last = sql.copy_entries(entries, using=using)
     else:
-        columns = sql.COPY_COLUMNS[:-1]
-        entries = [LedgerEntry(**dict(zip(columns, row, strict=True))) for row in rows]
-        LedgerEntry.objects.using(using).bulk_create(entries)
-        last = entries[-1].sequence, entries[-1].hash
-    head.sequence, head.hash = last
+        rows = list(entries)
+        LedgerEntry.objects.using(using).bulk_create(
+            LedgerEntry(**dict(zip(sql.COPY_COLUMNS, row, strict=True))) for row in rows
+        )
+        last = rows[-1]
+    head.sequence, head.hash = last[0], last[6]
     head.save(using=using, update_fields=["sequence", "hash"])
     return len(batch)
 

@@ -126,6 +126,11 @@ class Stage:
         self.vendor = connection.vendor
         self.now = now
         self.postgres = self.vendor == "postgresql"
+        # Hashes of the rows' keys (channel, value, purpose, topic): when no two collide the
+        # file has no duplicates and the plan skips asking (a GROUP BY over every staged row,
+        # 0.85 s at 1M rows); a collision only means "ask".
+        self._key_hashes: set[int] = set()
+        self._maybe_duplicates = False
 
     def __enter__(self) -> "Stage":
         with connection.cursor() as cursor:
@@ -152,6 +157,12 @@ class Stage:
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
 
     def add(self, rows: list[StagedRow]) -> None:
+        if not self._maybe_duplicates:
+            seen, before = self._key_hashes, len(self._key_hashes)
+            seen.update([hash((row[1], row[2], row[4], row[5])) for row in rows])
+            self._maybe_duplicates = len(seen) - before < len(rows)
+            if self._maybe_duplicates:
+                self._key_hashes = set()  # no longer needed: the plan asks the database
         with connection.cursor() as cursor:
             if self.postgres:
                 self._copy(cursor, rows)
@@ -173,8 +184,11 @@ class Stage:
                 # Text sorts in the database's collation (strcoll) cost seconds per million
                 # rows: group in byte order, and join by hash or index, never by merge.
                 cursor.execute("SET enable_mergejoin = off")
-            cursor.execute(_HAS_DUPLICATES_SQL)
-            ranking, window = _RANKED[bool(cursor.fetchone()[0])]
+            duplicates = False
+            if self._maybe_duplicates:
+                cursor.execute(_HAS_DUPLICATES_SQL)
+                duplicates = bool(cursor.fetchone()[0])
+            ranking, window = _RANKED[duplicates]
             binary = _binary(self.vendor)
             sql = _PLAN_SQL.format(
                 captured=captured_sql(self.vendor, "r"),

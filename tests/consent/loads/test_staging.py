@@ -3,6 +3,8 @@ suppressed."""
 
 from datetime import UTC, datetime, timedelta
 
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from consent.models import ContactPointConsent
@@ -144,3 +146,24 @@ def test_texts_with_the_copy_formats_special_characters_are_stored_exactly(comme
     assert (stored.reason, stored.requested_by) == (reason, "\\\\desk\t7")
     assert record("bob@example.org").reason == ""
     assert (again.counts["unchanged"], again.counts["written"]) == (2, 0)
+
+
+def test_a_file_without_duplicates_is_planned_without_asking_the_database_for_them(commercial):
+    """The rows' keys are hashed as they are staged: with no two alike, the plan skips the
+    GROUP BY over every staged row; with a duplicate it asks, and ranks."""
+    distinct = csv_text(*(f"email,p{n}@example.org,Commercial,,opted_in,,,," for n in range(5)))
+    with CaptureQueriesContext(connection) as plain:
+        assert load(distinct).counts["written"] == 5
+    repeated = csv_text(
+        "email,ada@example.org,Commercial,,opted_in,,,2024-05-01T10:00:00Z,",
+        "email,ada@example.org,Commercial,,opted_out,,,2024-06-01T10:00:00Z,",
+    )
+    with CaptureQueriesContext(connection) as ranked:
+        result = load(repeated)
+
+    def grouped(queries):
+        return [q["sql"] for q in queries.captured_queries if "HAVING COUNT(*) > 1" in q["sql"]]
+
+    assert grouped(plain) == []
+    assert len(grouped(ranked)) == 1
+    assert (result.counts["written"], record().status) == (1, "opted_out")
