@@ -18,7 +18,10 @@ from collections.abc import Iterable, Iterator
 FORMULA_PREFIXES = ("=", "@", "\t", "\r")
 # A cell starting with a sign is a formula unless it is a number.
 SIGN_PREFIXES = ("+", "-")
-NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+# ASCII digits only, spelled out: Python's \d also matches other scripts' digits ("+٣" was kept
+# as a number here while PostgreSQL's COPY writer neutralized it), and a spreadsheet reads
+# neither as a number.
+NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 # Cells of these types are written as they are: a number is never a formula.
 _PLAIN_TYPES = frozenset({int, float, bool})
 # Rows per yielded chunk: one write per chunk instead of one per row (a million-row audience).

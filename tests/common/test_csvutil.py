@@ -72,6 +72,7 @@ def test_numbers_and_e164_phone_numbers_stay_exact(value):
         "\t=1",
         "\r=1",
         "+1e3e3",
+        "+\u0663",  # another script's digit: not a number to a spreadsheet
     ],
 )
 def test_every_other_sign_start_is_neutralized(value):

@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 import pytest
 from django.contrib import admin
 from django.db import connection
+from django.db.models import TextField, Value
 from django.test import RequestFactory
 from django.urls import reverse
 
 from common.audit import Evidence
-from common.csvutil import csv_lines
-from common.export import export_csv, export_rows
+from common.csvutil import csv_lines, csv_safe
+from common.export import _Neutralized, export_csv, export_rows
 from consent.models import ContactPointConsent, DataConsent, Purpose
 from consent.services.contact_points import contact_point_consent_set
 from subjects.models import Contact
@@ -107,3 +108,21 @@ def test_export_follows_the_view_and_the_search(awkward, admin_user):
     rows = parse(export_csv(queryset, model_admin.export_fields))
 
     assert [row[4] for row in rows[1:]] == ["+31687654321"]
+
+
+SIGNED_CELLS = ["+31687654321", "-5", "+1.5e3", "-.5", "+", "-", "+1 555 0100", "-2+3", "+12a"]
+
+
+@on_postgresql
+@pytest.mark.parametrize(
+    "value", [*SIGNED_CELLS, "=1+1", "@SUM(A1)", "\tx", "12", "Ada", "", "+\u0663", "-1\n2"]
+)
+def test_the_sql_cell_neutralizes_exactly_as_csv_safe(db, value):
+    """The COPY writer's SQL (common.export._Neutralized) against csv_safe, value by value:
+    signs followed by digits stay (an E.164 number), every other sign start gets its
+    apostrophe, and the full number pattern decides what is left."""
+    factories.contact()
+    cell = _Neutralized(Value(value, output_field=TextField()))
+    stored = Contact.objects.annotate(cell=cell).values_list("cell", flat=True)[0]
+
+    assert (stored or "") == csv_safe(value)
