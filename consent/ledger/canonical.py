@@ -8,7 +8,7 @@ keyed hash (`consent.addresses`); its history rows are deleted, not scrubbed, on
 """
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
@@ -175,13 +175,3 @@ def erase_digest(label: str, history_id: int) -> str:
 
 def entry_hash(prev_hash: str, sequence: int, digest: str) -> str:
     return hashlib.sha256(f"{prev_hash}:{sequence}:{digest}".encode()).hexdigest()
-
-
-def chain(prev_hash: str, sequence: int, items: Iterable[tuple[str, int, str]], kind: str, now):
-    """The entries (COPY_COLUMNS order) of (label, history_id, digest) items appended after
-    (sequence, prev_hash): one tuple per entry, built once (a bulk seal chains millions)."""
-    for label, history_id, digest in items:
-        sequence += 1
-        current = entry_hash(prev_hash, sequence, digest)
-        yield sequence, label, history_id, kind, digest, prev_hash, current, now
-        prev_hash = current

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from common.audit import history_unsealed
 from consent.ledger import sql
-from consent.ledger.canonical import SEALED, chain, erase_digest, row_digester
+from consent.ledger.canonical import SEALED, entry_hash, erase_digest, row_digester
 from consent.models import LedgerEntry, LedgerHead
 
 BATCH_SIZE = 50_000  # rows digested, chained and copied per batch (~10 MB in memory)
@@ -61,7 +61,7 @@ def _write(head: LedgerHead, batch: list, *, kind: str, using: str) -> int:
     """Chain the batch after `head` and write it. On PostgreSQL the links are computed while
     the COPY streams, so the server stores the first entries while Python hashes the next
     (SHA-256 is sequential: the chain itself cannot be spread)."""
-    entries = chain(head.hash, head.sequence, batch, kind, timezone.now())
+    entries = _entries(head, batch, kind)
     if connections[using].vendor == "postgresql":
         last = sql.copy_entries(entries, using=using)
     else:
@@ -70,9 +70,20 @@ def _write(head: LedgerHead, batch: list, *, kind: str, using: str) -> int:
             LedgerEntry(**dict(zip(sql.COPY_COLUMNS, row, strict=True))) for row in rows
         )
         last = rows[-1]
-    head.sequence, head.hash = last[0], last[6]
+    head.sequence, head.hash = last[0], last[6]  # the last entry's sequence and hash
     head.save(using=using, update_fields=["sequence", "hash"])
     return len(batch)
+
+
+def _entries(head: LedgerHead, batch: list, kind: str):
+    """The entries (sql.COPY_COLUMNS order) of (label, history_id, digest) items chained after
+    `head`: one tuple per entry, built once (a bulk seal chains millions)."""
+    sequence, prev_hash, now = head.sequence, head.hash, timezone.now()
+    for label, history_id, digest in batch:
+        sequence += 1
+        current = entry_hash(prev_hash, sequence, digest)
+        yield sequence, label, history_id, kind, digest, prev_hash, current, now
+        prev_hash = current
 
 
 def _sql_digests(sealed, low: int | None, using: str):
